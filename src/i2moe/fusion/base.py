@@ -1,0 +1,75 @@
+"""The fusion-backbone interface and its registry.
+
+A fusion backbone maps the M modality embeddings of one sample batch to a fused vector:
+
+    forward(embeddings: list[Tensor]) -> Fused | Tensor
+
+``embeddings[m]`` is [B, T_m, D] (a vector embedding arrives as T_m = 1). The result is
+``Fused(latent [B, H], aux_loss scalar)``; a backbone without an auxiliary loss may return the
+latent tensor alone. The backbone exposes ``out_dim`` (H).
+
+Backbones run under ``torch.func.vmap`` over the expert axis (see ``i2moe.execution``), so a
+built-in backbone must be functional: no in-place writes to inputs or buffers, no Python branch
+on tensor values, no ``.item()``. Randomness (dropout, Gumbel noise) is allowed.
+
+Builders are registered by name with :func:`register_fusion` and called as
+``builder(num_modalities=M, dim=D, tokens=[T_1..T_M], **options)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+class Fused(NamedTuple):
+    """What a fusion backbone returns."""
+
+    latent: Tensor  # [B, H]
+    aux_loss: Tensor  # scalar; 0 for dense backbones
+
+
+FusionBuilder = Callable[..., nn.Module]
+FUSIONS: dict[str, FusionBuilder] = {}
+
+
+def register_fusion(name: str) -> Callable[[FusionBuilder], FusionBuilder]:
+    """Register a backbone builder under ``name`` (used by ``--fusion NAME``)."""
+
+    def decorator(builder: FusionBuilder) -> FusionBuilder:
+        if name in FUSIONS:
+            raise ValueError(f"fusion '{name}' is already registered")
+        FUSIONS[name] = builder
+        return builder
+
+    return decorator
+
+
+def build_fusion(
+    name: str, *, num_modalities: int, dim: int, tokens: Sequence[int], **options
+) -> nn.Module:
+    """Build a registered backbone; an unknown name lists the valid ones."""
+    if name not in FUSIONS:
+        raise KeyError(f"unknown fusion '{name}'; valid names: {', '.join(sorted(FUSIONS))}")
+    return FUSIONS[name](num_modalities=num_modalities, dim=dim, tokens=list(tokens), **options)
+
+
+def as_fused(result: Fused | Tensor) -> Fused:
+    """Normalise a backbone's return value to :class:`Fused`."""
+    if isinstance(result, Fused):
+        return result
+    if isinstance(result, tuple) and len(result) == 2:
+        return Fused(*result)
+    return Fused(result, result.new_zeros(()))
+
+
+def mean_pool(embedding: Tensor) -> Tensor:
+    """[B, T, D] -> [B, D]."""
+    return embedding.mean(dim=1)
+
+
+def zero_loss(like: Tensor) -> Tensor:
+    return torch.zeros((), dtype=like.dtype, device=like.device)

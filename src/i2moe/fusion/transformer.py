@@ -1,0 +1,122 @@
+"""MulT-style transformer fusion (METHOD.md section 7): joint self-attention over all modality
+tokens with a learned positional embedding, pre-norm residual blocks, per-modality mean pooling.
+
+Attention is written with plain matmuls rather than ``scaled_dot_product_attention`` because
+the latter has no batching rule under ``torch.func.vmap`` on CPU and would fall back to a loop
+over experts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from i2moe.fusion.base import Fused, register_fusion
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention. Shapes: [B, T, D] -> [B, T, D]."""
+
+    def __init__(self, dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape
+        h = self.num_heads
+        q, k, v = self.qkv(x).view(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x [B, H, T, D/H]
+        scores = q @ k.transpose(-2, -1) / math.sqrt(d // h)  # [B, H, T, T]
+        attended = self.dropout(scores.softmax(dim=-1)) @ v  # [B, H, T, D/H]
+        return self.proj(attended.transpose(1, 2).reshape(b, t, d))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm block: x + Attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 2.0, dropout: float = 0.1):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, num_heads, dropout)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
+        )
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.dropout(self.attn(self.norm1(x)))
+        return x + self.dropout(self.mlp(self.norm2(x)))
+
+
+class TransformerFusion(nn.Module):
+    """Joint transformer over the tokens of all modalities.
+
+    Args:
+        dim: token width D.
+        tokens: tokens per modality [T_1..T_M].
+        num_layers: transformer blocks.
+        num_heads: attention heads.
+        mlp_ratio: feed-forward width as a multiple of D.
+        dropout: dropout inside the blocks.
+    """
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        tokens: Sequence[int],
+        num_layers: int = 2,
+        num_heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.tokens = list(tokens)
+        self.position = nn.Parameter(torch.randn(sum(self.tokens), dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim, num_heads, mlp_ratio, dropout) for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.out_dim = dim * len(self.tokens)
+
+    def forward(self, embeddings: list[Tensor]) -> Fused:
+        """[B, T_m, D] per modality -> Fused(latent [B, M*D], aux_loss 0)."""
+        x = torch.cat(embeddings, dim=1) + self.position  # [B, T, D]
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        pooled = [part.mean(dim=1) for part in x.split(self.tokens, dim=1)]  # M x [B, D]
+        return Fused(torch.cat(pooled, dim=-1), x.new_zeros(()))
+
+
+@register_fusion("transformer")
+def transformer(
+    *,
+    num_modalities: int,
+    dim: int,
+    tokens: Sequence[int],
+    num_layers: int = 2,
+    num_heads: int = 4,
+    mlp_ratio: float = 2.0,
+    dropout: float = 0.1,
+) -> TransformerFusion:
+    """MulT-style transformer fusion backbone."""
+    if len(tokens) != num_modalities:
+        raise ValueError(f"tokens has {len(tokens)} entries for {num_modalities} modalities")
+    return TransformerFusion(
+        dim=dim,
+        tokens=tokens,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        mlp_ratio=mlp_ratio,
+        dropout=dropout,
+    )
