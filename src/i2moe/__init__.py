@@ -1,3 +1,36 @@
-"""i2moe: interpretable multimodal interaction-aware mixture-of-experts."""
+"""i2moe: interpretable multimodal interaction-aware mixture-of-experts (I2MoE, ICML 2025)."""
+
+from i2moe.builders import ABLATIONS, ModelConfig, build_model, i2moe_model, vanilla_model
+from i2moe.execution import ExpertStack, InteractionExpert
+from i2moe.fusion import FUSIONS, Fused, build_fusion, register_fusion
+from i2moe.losses import interaction_losses, task_loss, total_loss
+from i2moe.model import FusionModel, FusionOutput, I2MoE, I2MoEOutput, PredictionHead
+from i2moe.perturbation import Perturbation
+from i2moe.reweighting import GlobalWeights, ReweightingMLP
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ABLATIONS",
+    "FUSIONS",
+    "ExpertStack",
+    "Fused",
+    "FusionModel",
+    "FusionOutput",
+    "GlobalWeights",
+    "I2MoE",
+    "I2MoEOutput",
+    "InteractionExpert",
+    "ModelConfig",
+    "Perturbation",
+    "PredictionHead",
+    "ReweightingMLP",
+    "build_fusion",
+    "build_model",
+    "i2moe_model",
+    "interaction_losses",
+    "register_fusion",
+    "task_loss",
+    "total_loss",
+    "vanilla_model",
+]

@@ -59,7 +59,7 @@ class ModelConfig:
     fusion: str = "transformer"
     fusion_options: dict[str, Any] = field(default_factory=dict)
     vanilla: bool = False
-    dim: int = 64
+    dim: int = 32
     num_patches: int = 1
     encoders: dict[str, str] = field(default_factory=dict)
     encoder_options: dict[str, dict[str, Any]] = field(default_factory=dict)

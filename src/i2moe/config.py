@@ -49,7 +49,7 @@ class TrainConfig:
     deterministic: ask PyTorch for deterministic algorithms.
     """
 
-    epochs: int = 30
+    epochs: int = 10
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0

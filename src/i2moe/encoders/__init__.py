@@ -15,7 +15,7 @@ from i2moe.encoders.basic import CNNEncoder, GRUEncoder, LSTMEncoder, MLPEncoder
 
 EncoderBuilder = Callable[..., nn.Module]
 ENCODERS: dict[str, EncoderBuilder] = {}
-DEFAULT_ENCODER = {"vector": "mlp", "sequence": "gru", "image": "cnn"}
+DEFAULT_ENCODER = {"vector": "mlp", "sequence": "gru", "image": "cnn", "volume": "conv3d"}
 
 
 def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
@@ -60,6 +60,15 @@ def _lstm(spec: ModalitySpec, dim: int, **options) -> nn.Module:
 @register_encoder("cnn")
 def _cnn(spec: ModalitySpec, dim: int, **options) -> nn.Module:
     return CNNEncoder(spec.shape[0], dim, **options)
+
+
+def _register_paper_encoders() -> None:
+    from i2moe.encoders.paper import PAPER_ENCODERS
+
+    ENCODERS.update(PAPER_ENCODERS)
+
+
+_register_paper_encoders()
 
 
 def build_encoder(spec: ModalitySpec, dim: int, name: str | None = None, **options) -> nn.Module:

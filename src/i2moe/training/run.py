@@ -422,3 +422,49 @@ def load_checkpoint(path: str | Path) -> FusionTask:
     module.load_state_dict(checkpoint["state_dict"])
     module.eval()
     return module
+
+
+def _run_data(config: RunConfig, info: dict[str, Any], data: str | None) -> DataBundle:
+    """The run's own data (same seed, so the same split), or another file checked against it."""
+    seed = config.train.seeds[0]
+    options = config.data.options if data is None else {}
+    bundle = load_data(data or config.data.name, task=info["task"], seed=seed, **options)
+    expected = [(m["name"], list(m["shape"])) for m in info["modalities"]]
+    found = [(m.name, list(m.shape)) for m in bundle.modalities]
+    if found != expected:
+        raise RunError(
+            f"{data or config.data.name}: modalities {found} do not match the run's {expected}"
+        )
+    return bundle
+
+
+def evaluate_run(
+    run: str | Path, *, data: str | None = None, split: str = "test"
+) -> dict[str, float]:
+    """Metrics of a run's best checkpoint on a split of its data (or of ``data``)."""
+    from i2moe.training.metrics import metric_inputs, task_metrics
+
+    module, config, info = load_run(run)
+    bundle = _run_data(config, info, data)
+    result = predict_split(module, bundle.split(split))
+    metrics = task_metrics(module.task, module.num_outputs)
+    metrics.update(*metric_inputs(module.task, result["prediction"], result["target"]))
+    return {k: float(v) for k, v in metrics.compute().items()}
+
+
+def predict_run(run: str | Path, *, data: str, output: str | Path) -> pd.DataFrame:
+    """Predictions and expert weights for every sample of ``data`` (all splits) as a CSV."""
+    module, config, info = load_run(run)
+    bundle = _run_data(config, info, data)
+    frames = []
+    for split in ("train", "val", "test"):
+        frame = prediction_frame(
+            module, predict_split(module, bundle.split(split)), info["class_names"]
+        )
+        frame.insert(0, "split", split)
+        frames.append(frame)
+    result = pd.concat(frames, ignore_index=True)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result.to_csv(output, index=False)
+    return result

@@ -1,0 +1,504 @@
+"""The user's own data as a CSV or Parquet table, columns grouped into modalities by a mapping.
+
+Every modality is a vector of its columns, in the order the mapping lists them (a glob entry
+expands in the table's column order). Numeric columns are imputed (train median) and
+standardised with training statistics; text columns are one-hot encoded with the categories
+seen in train. A sample whose columns of a modality are all empty has that modality missing.
+See ``docs/data-format.md``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from i2moe.data.base import DataBundle, DataError
+from i2moe.data.npz import (
+    Targets,
+    assemble_bundle,
+    check_task_name,
+    mark_missing,
+    prepare_targets,
+    resolve_split,
+    standardize,
+)
+from i2moe.data.splits import SPLIT_NAME_CODES
+
+logger = logging.getLogger(__name__)
+
+CONFIG_KEYS = ("target", "split", "modalities", "task", "id")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+MANY_CATEGORIES = 100
+
+
+def read_table_config(yaml_path: str | Path) -> dict[str, Any]:
+    """Read the column mapping of a table from a small YAML file.
+
+    The file holds ``target`` (a column, or a list of 0/1 columns for multi-label),
+    ``modalities`` (name -> list of columns or globs such as ``"audio-*"``) and optionally
+    ``split`` (the split column), ``task`` and ``id`` (a sample-id column)::
+
+        target: diagnosis
+        split: fold
+        modalities:
+          clinical: [age, sex, "lab_*"]
+          imaging: ["mri_*"]
+
+    Args:
+        yaml_path: The YAML file.
+
+    Returns:
+        Keyword arguments for :func:`read_table`: ``modalities``, ``target``,
+        ``split_column`` and, when given, ``task`` and ``id_column``.
+
+    Raises:
+        DataError: when the file is missing, is not YAML, or does not have this form.
+    """
+    import yaml
+
+    path = Path(yaml_path)
+    form = (
+        "a YAML mapping with 'target' (column), 'modalities' (name: [columns or globs]) and "
+        "optionally 'split', 'task' and 'id'"
+    )
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; expected {form}")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: is not valid YAML ({error}); expected {form}") from error
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: holds a {type(config).__name__}; expected {form}")
+    unknown = sorted(str(key) for key in config if key not in CONFIG_KEYS)
+    if unknown:
+        raise DataError(f"{path}: unknown key '{unknown[0]}'; expected {form}")
+    for key in ("target", "modalities"):
+        if key not in config:
+            raise DataError(f"{path}: key '{key}' is missing; expected {form}")
+    target = config["target"]
+    if not (isinstance(target, str) or _is_text_list(target)):
+        raise DataError(
+            f"{path}: key 'target': {target!r}; expected a column name or a list of column names"
+        )
+    modalities = config["modalities"]
+    if not isinstance(modalities, dict) or not modalities:
+        raise DataError(f"{path}: key 'modalities': {modalities!r}; expected {form}")
+    for name, columns in modalities.items():
+        if isinstance(columns, str):
+            columns = [columns]
+        if isinstance(columns, list):
+            # YAML reads a column named 2020 as a number; column names are text.
+            columns = [
+                str(item) if isinstance(item, int | float) and not isinstance(item, bool) else item
+                for item in columns
+            ]
+        if not _is_text_list(columns) or not columns:
+            raise DataError(
+                f"{path}: key 'modalities.{name}': {columns!r}; expected a list of column names "
+                "or globs"
+            )
+        modalities[name] = columns
+    for key in ("split", "task", "id"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise DataError(f"{path}: key '{key}': {config[key]!r}; expected a column name")
+    kwargs: dict[str, Any] = {
+        "modalities": {str(name): list(columns) for name, columns in modalities.items()},
+        "target": target,
+        "split_column": config.get("split"),
+    }
+    if config.get("task") is not None:
+        kwargs["task"] = config["task"]
+    if config.get("id") is not None:
+        kwargs["id_column"] = config["id"]
+    return kwargs
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _load_frame(path: Path) -> pd.DataFrame:
+    name = path.name.lower()
+    form = "a CSV (.csv, .tsv) or Parquet (.parquet, .pq) table with a header row"
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; expected {form}")
+    try:
+        if name.endswith(PARQUET_SUFFIXES):
+            frame = pd.read_parquet(path)
+        elif name.endswith(CSV_SUFFIXES):
+            separator = "\t" if ".tsv" in name else ","
+            frame = pd.read_csv(path, sep=separator)
+        else:
+            raise DataError(f"{path}: unknown file type '{path.suffix}'; expected {form}")
+    except DataError:
+        raise
+    except Exception as error:  # any parser failure means the file is not a usable table
+        raise DataError(
+            f"{path}: cannot be read as a table ({type(error).__name__}: {error}); expected {form}"
+        ) from error
+    if len(frame) == 0:
+        raise DataError(f"{path}: has no data rows; expected {form}")
+    frame.columns = [str(column) for column in frame.columns]
+    if frame.columns.duplicated().any():
+        duplicate = frame.columns[frame.columns.duplicated()][0]
+        raise DataError(f"{path}: column '{duplicate}' occurs twice; expected unique column names")
+    return frame
+
+
+def _resolve_columns(
+    entries: Sequence[str], columns: list[str], *, source: str, modality: str
+) -> list[str]:
+    """Expand a modality's entries (exact names first, then globs) in table column order."""
+    resolved: list[str] = []
+    for entry in entries:
+        if entry in columns:
+            matches = [entry]
+        else:
+            matches = [column for column in columns if fnmatch.fnmatchcase(column, entry)]
+        if not matches:
+            shown = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
+            raise DataError(
+                f"{source}: modality '{modality}': column '{entry}' matches no column; expected "
+                f"a column name or glob among: {shown}"
+            )
+        resolved.extend(match for match in matches if match not in resolved)
+    return resolved
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def _numeric_values(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_extension_array_dtype(series):
+        return series.astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.to_numpy(dtype=np.float64)
+
+
+def _check_complete(series: pd.Series, *, source: str, field: str, expected: str) -> None:
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise DataError(
+            f"{source}: {field}: empty for {int(missing.sum())} rows (first at row "
+            f"{int(np.argmax(missing))}); expected {expected} in every row"
+        )
+
+
+def _targets_from_frame(
+    frame: pd.DataFrame, target: str | Sequence[str], task: str | None, *, source: str
+) -> tuple[Targets, list[str] | None]:
+    """Labels from one column (class ids, class names or numbers) or several 0/1 columns."""
+    columns = [target] if isinstance(target, str) else list(target)
+    if not columns:
+        raise DataError(f"{source}: option 'target' is empty; expected a column name")
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(
+                f"{source}: target column '{column}' does not exist; expected one of the "
+                f"columns {', '.join(list(frame.columns)[:12])}"
+            )
+        _check_complete(
+            frame[column], source=source, field=f"column '{column}'", expected="a label"
+        )
+    if len(columns) > 1:
+        if task not in (None, "multilabel"):
+            raise DataError(
+                f"{source}: option 'target': {len(columns)} columns but task '{task}'; expected "
+                "one column, or task 'multilabel' for several 0/1 columns"
+            )
+        for column in columns:
+            if not _is_numeric(frame[column]):
+                raise DataError(
+                    f"{source}: column '{column}': holds text; expected 0/1 values of a "
+                    "multi-label target"
+                )
+        raw = np.stack([_numeric_values(frame[column]) for column in columns], axis=1)
+        field = "columns " + ", ".join(f"'{column}'" for column in columns)
+        return prepare_targets(raw, "multilabel", source=source, field=field), columns
+
+    column = columns[0]
+    series = frame[column]
+    field = f"column '{column}'"
+    if _is_numeric(series):
+        raw = _numeric_values(series)
+        if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raw = raw.astype(np.int64)
+        return prepare_targets(raw, task, source=source, field=field), None
+    if task not in (None, "classification"):
+        raise DataError(
+            f"{source}: {field}: holds text but the task is '{task}'; expected numbers "
+            f"for task '{task}' (text labels are class names for classification)"
+        )
+    text = series.astype(str).to_numpy()
+    names, class_ids = np.unique(text, return_inverse=True)
+    targets = prepare_targets(
+        class_ids.astype(np.int64), "classification", source=source, field=field
+    )
+    return targets, [str(name) for name in names]
+
+
+def _split_from_frame(frame: pd.DataFrame, column: str, *, source: str) -> np.ndarray:
+    field = f"column '{column}'"
+    if column not in frame.columns:
+        raise DataError(f"{source}: split column '{column}' does not exist; expected a column name")
+    series = frame[column]
+    expected = "0/1/2 or train/val/test"
+    _check_complete(series, source=source, field=field, expected=expected)
+    if _is_numeric(series):
+        return _numeric_values(series)
+    names = series.astype(str).str.strip().str.lower()
+    unknown = sorted(set(names) - set(SPLIT_NAME_CODES))
+    if unknown:
+        raise DataError(f"{source}: {field}: holds the value '{unknown[0]}'; expected {expected}")
+    return names.map(SPLIT_NAME_CODES).to_numpy(dtype=np.float64)
+
+
+def _encode_modality(
+    frame: pd.DataFrame,
+    columns: list[str],
+    train: np.ndarray,
+    *,
+    clean_nonfinite: bool,
+    source: str,
+    modality: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Encode a modality's columns: numbers as they are (NaN where empty), text one-hot.
+
+    Returns:
+        Values [N, F] with NaN where a number is empty, an [N] mask of rows where every source
+        column is empty, an [F] mask of numeric columns, and the feature names.
+    """
+    blocks: list[np.ndarray] = []
+    numeric_flags: list[np.ndarray] = []
+    feature_names: list[str] = []
+    all_empty = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        series = frame[column]
+        empty = series.isna().to_numpy()
+        all_empty &= empty
+        if _is_numeric(series):
+            numbers = _numeric_values(series)
+            infinite = np.isinf(numbers)
+            if infinite.any():
+                if not clean_nonfinite:
+                    raise DataError(
+                        f"{source}: column '{column}': infinite for {int(infinite.sum())} rows "
+                        f"(first at row {int(np.argmax(infinite))}); expected finite numbers, or "
+                        "empty cells for missing values (or clean_nonfinite=True to replace "
+                        "them with 0)"
+                    )
+                logger.warning(
+                    "%s: column '%s': replaced %d infinite values with 0",
+                    source,
+                    column,
+                    int(infinite.sum()),
+                )
+                numbers[infinite] = 0.0
+            blocks.append(numbers[:, None])
+            numeric_flags.append(np.ones(1, dtype=bool))
+            feature_names.append(column)
+            continue
+        text = series.astype(str).to_numpy()
+        categories = sorted(set(text[train & ~empty].tolist()))
+        if len(categories) > MANY_CATEGORIES:
+            logger.warning(
+                "%s: column '%s' of modality '%s' has %d categories in train; it becomes as "
+                "many one-hot features",
+                source,
+                column,
+                modality,
+                len(categories),
+            )
+        if not categories:
+            logger.warning(
+                "%s: column '%s' of modality '%s' is empty in train and is dropped",
+                source,
+                column,
+                modality,
+            )
+        # Empty cells and categories unseen in train become all-zero one-hot rows.
+        one_hot = np.zeros((len(text), len(categories)), dtype=np.float64)
+        for position, category in enumerate(categories):
+            one_hot[:, position] = (text == category) & ~empty
+        blocks.append(one_hot)
+        numeric_flags.append(np.zeros(len(categories), dtype=bool))
+        feature_names.extend(f"{column}={category}" for category in categories)
+    values = np.concatenate(blocks, axis=1)
+    if values.shape[1] == 0:
+        raise DataError(
+            f"{source}: modality '{modality}': has zero features (its text columns "
+            f"{', '.join(columns)} are empty in train); expected at least one usable column"
+        )
+    return values, all_empty, np.concatenate(numeric_flags), feature_names
+
+
+def _train_medians(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column median of the non-empty training values; 0 (and flagged) where none."""
+    medians = np.zeros(values.shape[1], dtype=np.float64)
+    unusable = np.zeros(values.shape[1], dtype=bool)
+    for column in range(values.shape[1]):
+        present = values[rows, column]
+        present = present[~np.isnan(present)]
+        if present.size:
+            medians[column] = np.median(present)
+        else:
+            unusable[column] = True
+    return medians, unusable
+
+
+def read_table(
+    path: str | Path,
+    *,
+    modalities: Mapping[str, Sequence[str]],
+    target: str | Sequence[str],
+    split_column: str | None = None,
+    task: str | None = None,
+    seed: int = 0,
+    clean_nonfinite: bool = False,
+    id_column: str | None = None,
+) -> DataBundle:
+    """Read a CSV or Parquet table into a DataBundle, columns grouped into vector modalities.
+
+    Args:
+        path: The table (``.csv``, ``.tsv``, optionally ``.gz``; ``.parquet`` or ``.pq``).
+        modalities: Modality name -> its columns; an entry that is not a column name is a
+            glob (``"audio-*"``). Modalities are ordered by sorted name, like the npz reader.
+        target: The label column (class ids, class names as text, or numbers), or a list of
+            0/1 columns for a multi-label target.
+        split_column: Optional column with 0/1/2 or train/val/test; otherwise a seeded
+            stratified 70/15/15 split.
+        task: Force ``classification``, ``multilabel`` or ``regression``; inferred otherwise.
+        seed: Seed of the generated split.
+        clean_nonfinite: Replace infinite numbers by 0 (logged) instead of raising.
+        id_column: Optional column of sample ids (kept in the datasets' ``sample_ids``).
+
+    Returns:
+        The bundle; ``meta`` holds ``source``, ``rows``, ``split_generated``, ``columns``
+        (source columns per modality), ``feature_names`` (per modality, one-hot features as
+        ``column=category``), ``medians`` and ``standardization``.
+
+    Raises:
+        DataError: for every problem with the table or the mapping, naming file and column.
+    """
+    path = Path(path)
+    source = str(path)
+    check_task_name(task, source=source)
+    if not isinstance(modalities, Mapping) or not modalities:
+        raise DataError(
+            f"{source}: option 'modalities' is empty; expected a mapping of modality name to "
+            "its columns"
+        )
+    frame = _load_frame(path)
+    columns = list(frame.columns)
+    targets, class_names = _targets_from_frame(frame, target, task, source=source)
+
+    reserved = {target} if isinstance(target, str) else set(target)
+    reserved |= {column for column in (split_column, id_column) if column is not None}
+    names = sorted(str(name) for name in modalities)
+    groups: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    for name in names:
+        entries = modalities[name]
+        entries = [entries] if isinstance(entries, str) else list(entries)
+        if not entries:
+            raise DataError(
+                f"{source}: modality '{name}': lists no columns; expected at least one column"
+            )
+        group = _resolve_columns(entries, columns, source=source, modality=name)
+        for column in group:
+            if column in reserved:
+                raise DataError(
+                    f"{source}: modality '{name}': column '{column}' is the target, split or id "
+                    "column; expected feature columns only"
+                )
+            if column in owner:
+                raise DataError(
+                    f"{source}: column '{column}' belongs to both modality '{owner[column]}' and "
+                    f"'{name}'; expected each column in one modality"
+                )
+            owner[column] = name
+        groups[name] = group
+
+    raw_split = None
+    if split_column is not None:
+        raw_split = _split_from_frame(frame, split_column, source=source)
+    codes, generated = resolve_split(
+        raw_split,
+        targets,
+        seed=seed,
+        source=source,
+        field=f"column '{split_column}'",
+        class_names=class_names if targets.task == "classification" else None,
+    )
+    train = codes == 0
+
+    sample_ids = None
+    if id_column is not None:
+        if id_column not in frame.columns:
+            raise DataError(f"{source}: id column '{id_column}' does not exist; expected a column")
+        sample_ids = frame[id_column].to_numpy()
+
+    features: dict[str, np.ndarray] = {}
+    observed = np.ones((len(frame), len(names)), dtype=bool)
+    feature_names: dict[str, list[str]] = {}
+    medians: dict[str, np.ndarray] = {}
+    standardization: dict[str, dict[str, np.ndarray]] = {}
+    for index, name in enumerate(names):
+        values, all_empty, numeric, feature_names[name] = _encode_modality(
+            frame,
+            groups[name],
+            train,
+            clean_nonfinite=clean_nonfinite,
+            source=source,
+            modality=name,
+        )
+        present = ~all_empty
+        rows = train & present
+        empty_cells = np.isnan(values) & present[:, None]
+        median, unusable = _train_medians(values, rows)
+        if (unusable & empty_cells.any(axis=0)).any():
+            logger.warning(
+                "%s: modality '%s': some columns have no training value; their empty cells "
+                "become 0",
+                source,
+                name,
+            )
+        # Partially empty rows get the training median; wholly empty rows stay NaN so that
+        # mark_missing sees the modality as missing for them.
+        values = np.where(empty_cells, median[None, :], values).astype(np.float32)
+        field = "columns " + ", ".join(f"'{column}'" for column in groups[name][:5])
+        observed[:, index] = mark_missing(
+            values, present, clean_nonfinite=clean_nonfinite, source=source, field=field
+        )
+        mean, std = standardize(values, observed[:, index], train, columns=numeric)
+        features[name] = values
+        medians[name] = median.astype(np.float32)
+        standardization[name] = {"mean": mean, "std": std}
+
+    meta: dict[str, Any] = {
+        "source": source,
+        "split_generated": generated,
+        "columns": groups,
+        "feature_names": feature_names,
+        "medians": medians,
+        "standardization": standardization,
+        "missing": {name: int((~observed[:, i]).sum()) for i, name in enumerate(names)},
+    }
+    return assemble_bundle(
+        name=path.stem.removesuffix(".csv").removesuffix(".tsv"),
+        targets=targets,
+        features=features,
+        observed=observed,
+        codes=codes,
+        class_names=class_names,
+        sample_ids=sample_ids,
+        per_sample={},
+        meta=meta,
+    )

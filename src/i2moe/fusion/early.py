@@ -1,0 +1,101 @@
+"""Early fusion (EF): concatenate every modality's tokens into one vector, then an MLP.
+
+EF is the simplest baseline in the I2MoE paper (METHOD.md section 7; the classic early-fusion
+baseline of MultiBench, Liang et al. 2021). Each modality's [B, T_m, D] tokens are flattened to
+T_m * D features so that token order is kept; the MLP sees sum_m T_m * D inputs.
+
+:class:`MLP` is shared with the other dense backbones (late fusion, InterpretCC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from i2moe.fusion.base import Fused, register_fusion
+
+
+def check_tokens(num_modalities: int, tokens: Sequence[int]) -> list[int]:
+    """Validate the per-modality token counts a builder receives."""
+    tokens = list(tokens)
+    if len(tokens) != num_modalities:
+        raise ValueError(f"tokens has {len(tokens)} entries for {num_modalities} modalities")
+    if num_modalities < 1 or any(t < 1 for t in tokens):
+        raise ValueError(f"need at least one modality and one token per modality, got {tokens}")
+    return tokens
+
+
+class MLP(nn.Module):
+    """A stack of Linear layers with ReLU and dropout between them.
+
+    The last Linear has no activation, so the output is an unconstrained latent for the head.
+
+    Args:
+        in_dim: input width.
+        hidden: width of every layer, including the output.
+        num_layers: number of Linear layers (at least 1).
+        dropout: dropout after each hidden activation.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, num_layers: int, dropout: float) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        layers: list[nn.Module] = []
+        width = in_dim
+        for index in range(num_layers):
+            layers.append(nn.Linear(width, hidden))
+            if index < num_layers - 1:
+                layers += [nn.ReLU(), nn.Dropout(dropout)]
+            width = hidden
+        self.net = nn.Sequential(*layers)
+        self.out_dim = hidden
+
+    def forward(self, x: Tensor) -> Tensor:
+        """[B, in_dim] -> [B, hidden]."""
+        return self.net(x)
+
+
+class EarlyFusion(nn.Module):
+    """Early fusion: flatten and concatenate all modality tokens, then an MLP.
+
+    Args:
+        dim: token width D.
+        tokens: tokens per modality [T_1..T_M].
+        hidden: MLP width, also the latent width H.
+        num_layers: Linear layers in the MLP.
+        dropout: dropout between MLP layers.
+    """
+
+    def __init__(
+        self, *, dim: int, tokens: Sequence[int], hidden: int, num_layers: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.tokens = list(tokens)
+        self.mlp = MLP(sum(self.tokens) * dim, hidden, num_layers, dropout)
+        self.out_dim = hidden
+
+    def forward(self, embeddings: list[Tensor]) -> Fused:
+        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
+        flat = torch.cat([e.flatten(1) for e in embeddings], dim=-1)  # [B, sum_m T_m * D]
+        latent = self.mlp(flat)  # [B, H]
+        return Fused(latent, latent.new_zeros(()))
+
+
+@register_fusion("ef")
+def early_fusion(
+    *,
+    num_modalities: int,
+    dim: int,
+    tokens: Sequence[int],
+    hidden: int = 64,
+    num_layers: int = 2,
+    dropout: float = 0.1,
+) -> EarlyFusion:
+    """Early-fusion backbone (concatenate, then MLP)."""
+    tokens = check_tokens(num_modalities, tokens)
+    return EarlyFusion(
+        dim=dim, tokens=tokens, hidden=hidden, num_layers=num_layers, dropout=dropout
+    )

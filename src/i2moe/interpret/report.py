@@ -1,0 +1,297 @@
+"""One self-contained HTML page of an explanation.
+
+The page needs nothing else: figures are embedded as base64 ``data:`` URIs, the style sheet is
+inline, there is no script and no reference to any other address. Layout: header, the global
+view (weight distributions), the tables (per-expert performance, agreement, modality
+sensitivity, weights by group), then the chosen samples.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from i2moe.interpret.analysis import Explanation
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px;
+  padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { border-bottom: 2px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+h3 { margin-top: 1.5em; }
+.meta { color: #555; }
+.note { color: #555; font-size: 0.92em; max-width: 60em; }
+.missing { color: #a33; font-weight: bold; }
+.figure { margin: 0.8em 0; }
+.figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+.scroll { overflow-x: auto; }
+table.data { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
+table.data th, table.data td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
+table.data th { background: #f3f3f3; }
+table.data tr:nth-child(even) td { background: #fafafa; }
+nav ul { columns: 2; }
+.sample { border-top: 1px solid #ddd; margin-top: 1.5em; }
+"""
+
+AGREEMENT_NOTES = {
+    "classification": "experts agree when all of them predict the same class",
+    "multilabel": "experts agree when all of them predict the same set of labels",
+    "regression": "experts agree when their outputs lie within the tolerance ({tol:g}) of each "
+    "other (largest minus smallest); a prediction is correct within the tolerance of the target",
+}
+
+SENSITIVITY_NOTES = {
+    "classification": "change: mean total-variation distance between the class probabilities "
+    "with and without the modality; flip share: share of samples whose predicted class changes",
+    "multilabel": "change: mean absolute change of the label probabilities; flip share: share "
+    "of samples whose predicted label set changes",
+    "regression": "change: mean absolute change of the prediction",
+}
+
+
+def image_data_uri(path: str | Path) -> str:
+    """A PNG file as a ``data:image/png;base64,...`` URI."""
+    encoded = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f"data:image/png;base64,{encoded}"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return "–" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame, *, index: bool = True) -> str:
+    table = frame.to_html(
+        index=index,
+        index_names=False,
+        float_format=_number,
+        na_rep="–",
+        border=0,
+        classes="data",
+        escape=True,
+    )
+    return f'<div class="scroll">{table}</div>'
+
+
+def _figure(figures: Mapping[str, Path], name: str, caption: str) -> str:
+    if name not in figures:
+        return ""
+    alt = html.escape(caption, quote=True)
+    return (
+        f'<div class="figure"><img alt="{alt}" src="{image_data_uri(figures[name])}">'
+        f'<div class="note">{html.escape(caption)}</div></div>'
+    )
+
+
+def _header(explanation: Explanation, title: str) -> str:
+    context = explanation.context
+    fields = [(k, context[k]) for k in ("run", "data", "split") if k in context]
+    fields += [
+        ("task", explanation.task),
+        ("samples", explanation.num_samples),
+        ("modalities", ", ".join(explanation.modality_names)),
+        ("experts", ", ".join(explanation.expert_names)),
+        ("correct predictions", f"{100 * float(explanation.correct.float().mean()):.1f}%"),
+    ]
+    meta = " · ".join(f"<b>{html.escape(k)}</b>: {html.escape(str(v))}" for k, v in fields)
+    sections = [
+        ("global", "Global view: expert weights"),
+        ("performance", "Each expert against the weighted model"),
+        ("agreement", "Expert agreement"),
+        ("sensitivity", "Modality sensitivity"),
+        ("groups", "Weights by group"),
+        ("samples", "Chosen samples"),
+    ]
+    toc = "".join(f'<li><a href="#{key}">{html.escape(text)}</a></li>' for key, text in sections)
+    return f'<h1>{html.escape(title)}</h1><p class="meta">{meta}</p><nav><ul>{toc}</ul></nav>'
+
+
+def _global(explanation: Explanation, figures: Mapping[str, Path]) -> str:
+    parts = [
+        '<h2 id="global">Global view: expert weights</h2>',
+        '<p class="note">How much the reweighting model relies on each interaction expert over '
+        "all samples (paper Figure 4): a high weight means the sample is explained mostly by that "
+        "kind of interaction (uniqueness of one modality, synergy, redundancy).</p>",
+        _figure(figures, "weights", "Distribution of each expert's weight (diamond: mean)."),
+        _table(explanation.weight_summary, index=False),
+    ]
+    for breakdown in explanation.groups:
+        parts.append(
+            _figure(
+                figures,
+                f"weights_by_{breakdown}",
+                f"Each expert's weight, one box per {breakdown} group.",
+            )
+        )
+    return "\n".join(parts)
+
+
+def _agreement(explanation: Explanation) -> str:
+    percent = explanation.agreement.copy()
+    counts = explanation.agreement_counts
+    shown = percent.map(lambda v: f"{v:.1f}%")
+    for row in percent.index:
+        for column in percent.columns:
+            shown.loc[row, column] = f"{percent.loc[row, column]:.1f}% ({counts.loc[row, column]})"
+    shown["total"] = [
+        f"{percent.loc[r].sum():.1f}% ({int(counts.loc[r].sum())})" for r in percent.index
+    ]
+    shown.loc["total"] = [
+        f"{percent[c].sum():.1f}% ({int(counts[c].sum())})" for c in percent.columns
+    ] + [f"100.0% ({int(counts.to_numpy().sum())})"]
+    shown.index = ["experts agree", "experts disagree", "total"]
+    shown.columns = ["final prediction correct", "final prediction wrong", "total"]
+    note = AGREEMENT_NOTES[explanation.task].format(tol=explanation.tolerance)
+    return (
+        '<h2 id="agreement">Expert agreement</h2>'
+        f'<p class="note">Share of samples (count in brackets), paper Table 3; {html.escape(note)}.'
+        "</p>" + _table(shown)
+    )
+
+
+def _sensitivity(explanation: Explanation, figures: Mapping[str, Path]) -> str:
+    note = SENSITIVITY_NOTES[explanation.task]
+    return "\n".join(
+        [
+            '<h2 id="sensitivity">Modality sensitivity</h2>',
+            '<p class="note">What the model does when a modality is replaced (as if it were '
+            "missing), set beside what its weights say (the mean weight of that modality's "
+            "uniqueness expert). A modality the weights favour but whose removal changes "
+            f"nothing deserves a closer look. {html.escape(note)}; samples where the modality "
+            "is already missing are left out.</p>",
+            _figure(figures, "sensitivity", "Prediction change without each modality."),
+            _table(explanation.sensitivity_summary, index=False),
+        ]
+    )
+
+
+def _sample(explanation: Explanation, sample: int, figures: Mapping[str, Path]) -> str:
+    from i2moe.interpret.figures import sample_title
+
+    table = explanation.local_table([sample])
+    missing = explanation.missing_modalities(sample)
+    table["note"] = ["modality missing" if flag else "" for flag in table["modality_missing"]]
+    shown = table.drop(
+        columns=["sample", "id", "target", "correct", "missing", "modality_missing"]
+    ).set_index("expert")
+    missing_line = (
+        f'<p class="missing">Missing modalities: {html.escape(", ".join(missing))}</p>'
+        if missing
+        else ""
+    )
+    return "\n".join(
+        [
+            f'<div class="sample" id="sample-{sample}">',
+            f"<h3>{html.escape(sample_title(explanation, sample))}</h3>",
+            missing_line,
+            _figure(
+                figures,
+                f"sample_{sample}",
+                "Left: each expert's output; middle: its weight; right: its weighted "
+                "contribution and the final output (their sum).",
+            ),
+            _table(shown),
+            "</div>",
+        ]
+    )
+
+
+def _performance(explanation: Explanation, figures: Mapping[str, Path]) -> str:
+    return "\n".join(
+        [
+            '<h2 id="performance">Each expert against the weighted model</h2>',
+            '<p class="note">The task\'s metrics of the weighted model (row "model") and of each '
+            "expert's own output alone (paper Figure 5).</p>",
+            _figure(figures, "performance", "Metrics per expert; the first bar is the model."),
+            _table(explanation.performance),
+        ]
+    )
+
+
+def _groups(explanation: Explanation) -> str:
+    table = explanation.weight_groups
+    rows = []
+    for (breakdown, group), part in table.groupby(["breakdown", "group"], sort=False):
+        if breakdown == "all":
+            continue
+        means = dict(zip(part["expert"], part["mean"], strict=True))
+        rows.append(
+            {"breakdown": breakdown, "group": group, "samples": int(part["samples"].iloc[0])}
+            | {expert: means[expert] for expert in explanation.expert_names}
+        )
+    return "\n".join(
+        [
+            '<h2 id="groups">Weights by group</h2>',
+            '<p class="note">Mean weight of each expert per group (all statistics: '
+            "weight_groups.csv).</p>",
+            _table(pd.DataFrame(rows), index=False),
+        ]
+    )
+
+
+def _samples(explanation: Explanation, figures: Mapping[str, Path]) -> str:
+    output_label = "logits" if explanation.task != "regression" else "values"
+    shown = [_sample(explanation, s, figures) for s in explanation.chosen]
+    return "\n".join(
+        [
+            '<h2 id="samples">Chosen samples</h2>',
+            f'<p class="note">Per sample (paper Figure 3): each expert\'s output ({output_label}), '
+            "its weight and its weighted contribution; the contributions sum to the final "
+            'output (row "final").</p>',
+            *(shown or ["<p>No sample chosen.</p>"]),
+        ]
+    )
+
+
+def render_report(
+    explanation: Explanation,
+    figures: Mapping[str, Path],
+    *,
+    title: str = "I2MoE interpretation",
+) -> str:
+    """The report as one HTML string.
+
+    Args:
+        explanation: the numbers.
+        figures: name -> PNG path, as :func:`i2moe.interpret.figures.write_figures` returns
+            (missing figures are left out).
+        title: the page's title.
+    """
+    sections = [
+        _header(explanation, title),
+        _global(explanation, figures),
+        _performance(explanation, figures),
+        _agreement(explanation),
+        _sensitivity(explanation, figures),
+        _groups(explanation),
+        _samples(explanation, figures),
+    ]
+    body = "\n".join(sections)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def write_report(
+    explanation: Explanation,
+    figures: Mapping[str, Path],
+    path: str | Path,
+    *,
+    title: str = "I2MoE interpretation",
+) -> Path:
+    """Write :func:`render_report`'s page to ``path`` (``report.html``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(explanation, figures, title=title), encoding="utf-8")
+    return path

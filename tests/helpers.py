@@ -1,0 +1,24 @@
+"""Small model factories shared by the tests."""
+
+import torch
+
+from i2moe.builders import i2moe_model
+
+SHAPES_3 = {"a": (10,), "b": (5, 3), "c": (7,)}
+
+
+def tiny_model(shapes=None, num_outputs=4, **config):
+    config = {"dim": 8, "fusion_options": {"num_heads": 2, "dropout": 0.0}, **config}
+    return i2moe_model(shapes or SHAPES_3, num_outputs, **config)
+
+
+def batch_for(shapes, size=4, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return {k: torch.randn(size, *s, generator=generator) for k, s in shapes.items()}
+
+
+def no_dropout(model):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model

@@ -1,0 +1,224 @@
+"""The I2MoE module: shapes, invariants, gradients, fast path = loop path."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from i2moe.execution import InteractionExpert
+from i2moe.fusion.base import Fused
+from i2moe.model import I2MoE, PredictionHead
+from i2moe.perturbation import Perturbation
+from i2moe.reweighting import ReweightingMLP
+
+from helpers import SHAPES_3, batch_for, no_dropout, tiny_model
+
+
+def test_output_shapes_and_invariants():
+    torch.manual_seed(0)
+    model = tiny_model()
+    out = model(batch_for(SHAPES_3))
+    assert out.prediction.shape == (4, 4)
+    assert out.expert_outputs.shape == (4, 5, 4)
+    assert out.weights.shape == (4, 5)
+    assert out.interaction_loss.shape == (5,)
+    torch.testing.assert_close(out.weights.sum(-1), torch.ones(4))
+    assert torch.isfinite(out.prediction).all() and torch.isfinite(out.interaction_loss).all()
+    assert model.expert_names == ["uni_a", "uni_b", "uni_c", "syn", "red"]
+    # The prediction is the weighted sum of the experts' intact outputs.
+    torch.testing.assert_close(
+        out.prediction, (out.weights.unsqueeze(-1) * out.expert_outputs).sum(1)
+    )
+
+
+def test_every_parameter_gets_a_gradient_after_one_step():
+    torch.manual_seed(0)
+    model = tiny_model()
+    out = model(batch_for(SHAPES_3))
+    loss = nn.functional.cross_entropy(out.prediction, torch.tensor([0, 1, 2, 3]))
+    (loss + out.interaction_loss.mean()).backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not dead
+
+
+def test_eval_runs_only_the_intact_pass():
+    torch.manual_seed(0)
+    model = tiny_model().eval()
+    calls = []
+    model.experts.register_forward_hook(lambda m, args, kwargs_or_out: calls.append(args))
+    x = batch_for(SHAPES_3)
+    out1, out2 = model(x), model(x)
+    assert out1.interaction_loss.abs().sum() == 0
+    torch.testing.assert_close(out1.prediction, out2.prediction)  # no noise at inference
+    assert all(e.shape[0] == 4 for e in calls[0][0])  # [B, T, D]: no folded passes
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_fast_path_equals_loop_path(train):
+    torch.manual_seed(0)
+    fast = no_dropout(tiny_model(reweighting_layers=1))
+    slow = copy.deepcopy(fast)
+    slow.experts.execution = "loop"
+    fast.train(train)
+    slow.train(train)
+    x = batch_for(SHAPES_3)
+    replacements = fast.replacements(fast.encoders(x), [0, 1, 2]) if train else None
+    out_fast = fast(x, replacements=replacements)
+    out_slow = slow(x, replacements=replacements)
+    for a, b in zip(out_fast, out_slow, strict=True):
+        torch.testing.assert_close(a, b)
+    target = torch.tensor([0, 1, 2, 3])
+    for model, out in ((fast, out_fast), (slow, out_slow)):
+        loss = nn.functional.cross_entropy(out.prediction, target) + out.interaction_loss.sum()
+        loss.backward()
+    for (name, p), (_, q) in zip(fast.named_parameters(), slow.named_parameters(), strict=True):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+def test_passes_are_folded_with_one_replaced_modality_each():
+    torch.manual_seed(0)
+    model = tiny_model()
+    emb = model.encoders(batch_for(SHAPES_3))
+    repl = model.replacements(emb, [0, 1, 2])
+    folded = model.perturbed_inputs(emb, [0, 1, 2], repl)
+    for m, x in enumerate(folded):
+        passes = x.unflatten(1, (4, -1))  # [E, P, B, T, D]
+        for p in range(4):
+            expected = repl[m] if p == m + 1 else emb[m].expand_as(repl[m])
+            torch.testing.assert_close(passes[:, p], expected)
+    # Fresh noise for every expert.
+    assert not torch.equal(repl[0][0], repl[0][1])
+
+
+@pytest.mark.parametrize("shapes", [{"x": (6,), "y": (4,)}, {"a": (3,), "b": (4,), "c": (5,), "d": (2, 6)}])
+def test_two_and_four_modalities(shapes):
+    torch.manual_seed(0)
+    model = tiny_model(shapes, num_outputs=3)
+    out = model(batch_for(shapes))
+    n = len(shapes)
+    assert out.expert_outputs.shape == (4, n + 2, 3)
+    assert out.interaction_loss.shape == (n + 2,)
+    out.prediction.sum().backward()
+
+
+class MeanFusion(nn.Module):
+    """A user-defined fusion module: mean over all tokens, then a linear map."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.proj = nn.Linear(dim, 6)
+        self.out_dim = 6
+
+    def forward(self, embeddings):
+        return self.proj(torch.cat(embeddings, dim=1).mean(dim=1))  # a plain tensor is fine
+
+
+class UserEncoder(nn.Module):
+    """A user-defined encoder returning tokens [B, 3, D]."""
+
+    def __init__(self, features, dim):
+        super().__init__()
+        self.proj = nn.Linear(features, 3 * dim)
+        self.dim = dim
+
+    def forward(self, x):
+        return self.proj(x).view(len(x), 3, self.dim)
+
+
+def test_user_defined_encoder_and_fusion():
+    torch.manual_seed(0)
+    dim = 8
+    experts = [
+        InteractionExpert(fusion=MeanFusion(dim), head=PredictionHead(6, 2, num_layers=1))
+        for _ in range(4)
+    ]
+    model = I2MoE(
+        encoders={"u": UserEncoder(5, dim), "v": nn.Linear(7, dim)},
+        experts=experts,
+        reweighting=ReweightingMLP(2 * dim, 4),
+        task="classification",
+    )
+    x = {"u": torch.randn(3, 5), "v": torch.randn(3, 7)}
+    out = model(x)
+    assert out.prediction.shape == (3, 2)
+    (out.prediction.sum() + out.interaction_loss.sum()).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_fused_output_with_aux_loss_is_averaged():
+    class AuxFusion(MeanFusion):
+        def forward(self, embeddings):
+            latent = super().forward(embeddings)
+            return Fused(latent, latent.pow(2).mean())
+
+    experts = [
+        InteractionExpert(fusion=AuxFusion(4), head=PredictionHead(6, 2, num_layers=1))
+        for _ in range(4)
+    ]
+    model = I2MoE(
+        encoders={"u": nn.Linear(5, 4), "v": nn.Linear(7, 4)},
+        experts=experts,
+        reweighting=ReweightingMLP(8, 4),
+        task="classification",
+    ).eval()
+    out = model({"u": torch.randn(3, 5), "v": torch.randn(3, 7)})
+    assert out.aux_loss > 0 and out.aux_loss.requires_grad
+
+
+@pytest.mark.parametrize("strategy", ["random", "zero", "mean"])
+def test_masking_strategies(strategy):
+    torch.manual_seed(0)
+    model = tiny_model(masking=strategy)
+    x = batch_for(SHAPES_3)
+    emb = model.encoders(x)
+    out = model(x)  # one training step fills the running mean
+    assert torch.isfinite(out.interaction_loss).all()
+    repl = model.replacements(emb, [1])[1]
+    assert repl.shape == (5, *emb[1].shape)
+    if strategy == "zero":
+        assert repl.abs().sum() == 0
+    elif strategy == "mean":
+        running = model.perturbation.running_mean(1)
+        assert running.shape == emb[1].shape[1:]
+        torch.testing.assert_close(repl[0, 0], running)
+    else:
+        assert repl.std() > 0.5
+
+
+def test_missing_modality_is_replaced_and_left_out_of_losses():
+    torch.manual_seed(0)
+    model = no_dropout(tiny_model(masking="zero")).eval()
+    x = batch_for(SHAPES_3)
+    observed = torch.ones(4, 3, dtype=torch.bool)
+    observed[0, 1] = False
+    out_missing = model(x, observed)
+    x_changed = {k: v.clone() for k, v in x.items()}
+    x_changed["b"][0] += 100.0  # whatever sample 0 holds in modality b is ignored
+    torch.testing.assert_close(model(x_changed, observed).prediction, out_missing.prediction)
+    # Sample 0 predicted as if modality b were zero-replaced.
+    emb = model.encoders(x)
+    emb[1] = torch.where(observed[:, 1, None, None], emb[1], torch.zeros_like(emb[1]))
+    expected = torch.einsum(
+        "be,ebc->bc",
+        model.reweighting(torch.cat([e.mean(1) for e in emb], -1)),
+        model.experts(emb).output,
+    )
+    torch.testing.assert_close(out_missing.prediction, expected)
+
+
+def test_less_forward_perturbs_k_modalities():
+    torch.manual_seed(0)
+    model = tiny_model(perturb_k=1)
+    calls = []
+    model.experts.register_forward_hook(lambda m, args, out: calls.append(args[0][0].shape))
+    model(batch_for(SHAPES_3))
+    assert calls[0][1] == 2 * 4  # (1 + k) passes of B = 4 folded
+    assert len(model.choose_perturbed()) == 1
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="perturb_k"):
+        tiny_model(perturb_k=5)
+    with pytest.raises(ValueError, match="masking"):
+        Perturbation("blur", 2)
