@@ -271,7 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     if args.quiet:
-        logging.getLogger("lightning").setLevel(logging.WARNING)
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     from i2moe.training.run import RunError
 
     try:

@@ -199,8 +199,13 @@ def fit_one(
     resume: bool = False,
     progress: bool | None = None,
     bundle: DataBundle | None = None,
+    interpret: bool = True,
 ) -> dict[str, dict[str, float]]:
-    """Train one seed into ``output``; returns ``{"val": {...}, "test": {...}}``."""
+    """Train one seed into ``output``; returns ``{"val": {...}, "test": {...}}``.
+
+    With ``interpret`` the global interpretation of the test split is written to
+    ``output/interpretation`` (see :mod:`i2moe.interpret`).
+    """
     L.seed_everything(seed, workers=True, verbose=False)
     if bundle is None:
         bundle = load_data(
@@ -245,6 +250,10 @@ def fit_one(
     metrics["best_checkpoint"] = os.path.relpath(best, output)  # type: ignore[assignment]
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
     write_predictions(module, bundle, "test", output)
+    if interpret and isinstance(module.model, I2MoE):
+        from i2moe.interpret.cli import write_interpretation
+
+        write_interpretation(output, "test", bundle=bundle, seed=seed)
     return metrics
 
 
