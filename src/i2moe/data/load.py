@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from i2moe.data.base import DataBundle, DataError
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from i2moe.data.base import DataBundle, DataError, ModalitySpec
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+PAPER_PREFIX = "paper:"
+# DataConfig.task -> read_mosi's own ``task`` option (the other paper datasets have one task).
+_MOSI_TASKS = {"classification": "binary", "regression": "regression"}
 
 
 def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: Any) -> DataBundle:
-    """A bundled dataset by name, a ``.npz`` file, or a CSV/Parquet table.
+    """A bundled dataset by name, a ``.npz`` file, a CSV/Parquet table, or a paper dataset.
 
     Args:
-        name: bundled dataset name (``i2moe datasets``), or a path.
+        name: bundled dataset name (``i2moe datasets``), a path, or ``paper:<dataset>`` /
+            ``paper:<dataset>:<folder>`` for the I2MoE paper's datasets (see
+            :func:`load_paper_data`).
         task: force the task for user files.
-        seed: seeds the split where the data has none.
+        seed: seeds the split where the data has none (the paper datasets keep their
+            published splits and ignore it).
         options: reader options (tables: ``modalities``, ``target``, ``split_column``, or
-            ``mapping``: a YAML file with those keys).
+            ``mapping``: a YAML file with those keys; paper datasets: ``root`` and the
+            reader's options).
     """
+    if name.startswith(PAPER_PREFIX):
+        return load_paper_data(name, task=task, **options)
     path = Path(name)
     if path.suffix == ".npz":
         from i2moe.data.npz import read_npz
@@ -38,3 +53,132 @@ def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: A
     from i2moe.data.registry import load_dataset
 
     return load_dataset(name, seed=seed, **options)
+
+
+def load_paper_data(
+    name: str,
+    *,
+    task: str | None = None,
+    root: str | Path | None = None,
+    sequence_chunks: int | Mapping[str, int] | None = None,
+    **options: Any,
+) -> DataBundle:
+    """One of the paper's datasets (``i2moe.data.paper.PAPER_DATASETS``) from its folder.
+
+    Args:
+        name: ``paper:<dataset>`` with the folder in ``root``, or ``paper:<dataset>:<folder>``.
+        task: ``"classification"`` or ``"regression"`` picks CMU-MOSI's task (binary or the raw
+            score); for the other datasets it must be the dataset's own task, if given.
+        root: the dataset's folder (docs/paper-datasets.md describes each).
+        sequence_chunks: feed vector modalities to sequence encoders (MIMIC-IV's LSTMs): each
+            vector [F] is zero-padded to a multiple of L and cut into L chunks, giving a
+            sequence [L, ceil(F / L)]. An int applies to every vector modality, a mapping
+            ``{modality: L}`` to the named ones.
+        options: the reader's keyword options (e.g. ``image_form`` for ADNI, ``image_size``
+            for ENRICO, ``exclude_neutral`` for CMU-MOSI).
+
+    Raises:
+        DataError: unknown dataset, no folder given, a task the dataset does not have, or a
+            ``sequence_chunks`` entry that names no vector modality.
+    """
+    from i2moe.data.paper import PAPER_DATASETS
+
+    dataset, _, inline_root = name[len(PAPER_PREFIX) :].partition(":")
+    if dataset not in PAPER_DATASETS:
+        raise DataError(
+            f"{name}: unknown paper dataset '{dataset}'; expected paper:<dataset> with one of "
+            f"{', '.join(sorted(PAPER_DATASETS))}"
+        )
+    if inline_root and root is not None and Path(inline_root) != Path(root):
+        raise DataError(
+            f"{name}: names the folder {inline_root} but data option 'root' is {root}; give one"
+        )
+    folder = inline_root or root
+    if folder is None:
+        raise DataError(
+            f"{name}: no dataset folder; set data option 'root' (data.options.root in a config, "
+            f"--data-root for 'i2moe reproduce') or write --data paper:{dataset}:<folder>"
+        )
+    options = dict(options)
+    for key, value in options.items():
+        if isinstance(value, list):  # YAML has no tuples (ENRICO's image_size, mean, std)
+            options[key] = tuple(value)
+    if dataset == "mosi" and task is not None:
+        if task not in _MOSI_TASKS:
+            raise DataError(
+                f"{name}: task '{task}' is not available; expected classification or regression"
+            )
+        options.setdefault("task", _MOSI_TASKS[task])
+    bundle = PAPER_DATASETS[dataset](folder, **options)
+    if task is not None and bundle.task != task:
+        raise DataError(f"{name}: the dataset's task is {bundle.task}, not '{task}'")
+    if sequence_chunks:
+        bundle = as_sequences(bundle, sequence_chunks)
+    return bundle
+
+
+def as_sequences(bundle: DataBundle, chunks: int | Mapping[str, int]) -> DataBundle:
+    """The bundle with vector modalities cut into sequences of chunks (see load_paper_data)."""
+    vectors = [m.name for m in bundle.modalities if m.kind == "vector"]
+    wanted = dict.fromkeys(vectors, chunks) if isinstance(chunks, int) else dict(chunks)
+    problems = [
+        f"'{k}' ({'not a vector modality' if k in bundle.modality_names else 'unknown'})"
+        for k in wanted
+        if k not in vectors
+    ]
+    problems += [
+        f"'{k}' (length {v}; expected an int >= 1)"
+        for k, v in wanted.items()
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1
+    ]
+    if problems:
+        raise DataError(
+            f"data option sequence_chunks: {', '.join(problems)}; expected an int or "
+            f"{{modality: length}} for the vector modalities {', '.join(vectors) or '(none)'}"
+        )
+    shapes: dict[str, tuple[int, int]] = {}
+    specs = []
+    for spec in bundle.modalities:
+        if spec.name in wanted:
+            length = wanted[spec.name]
+            shapes[spec.name] = (length, math.ceil(spec.shape[0] / length))
+            spec = ModalitySpec(spec.name, shapes[spec.name], "sequence")
+        specs.append(spec)
+    return dataclasses.replace(
+        bundle,
+        modalities=specs,
+        train=ChunkedDataset(bundle.train, shapes),
+        val=ChunkedDataset(bundle.val, shapes),
+        test=ChunkedDataset(bundle.test, shapes),
+        meta={**bundle.meta, "sequence_chunks": {k: list(v) for k, v in shapes.items()}},
+    )
+
+
+class ChunkedDataset(Dataset):
+    """A split whose named vector modalities are returned as [L, C] sequences (zero-padded).
+
+    Attributes of the wrapped split (``sample_ids``, ...) stay reachable.
+    """
+
+    def __init__(self, base: Dataset, shapes: Mapping[str, tuple[int, int]]) -> None:
+        self.base = base
+        self.shapes = dict(shapes)
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.base[index]
+        inputs = dict(item["inputs"])
+        for name, (length, chunk) in self.shapes.items():
+            vector = inputs[name].reshape(-1)
+            inputs[name] = F.pad(vector, (0, length * chunk - len(vector))).view(length, chunk)
+        return {**item, "inputs": inputs}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("base", "shapes"):  # not set yet (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+
+__all__ = ["ChunkedDataset", "as_sequences", "load_data", "load_paper_data"]
