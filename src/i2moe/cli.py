@@ -251,7 +251,13 @@ EXTRA_COMMANDS: list[Callable[[Any], None]] = []
 def _load_extra_commands() -> None:
     import importlib
 
-    for module in ("i2moe.interpret.cli", "i2moe.bench", "i2moe.reproduce", "i2moe.faithfulness"):
+    for module in (
+        "i2moe.interpret.cli",
+        "i2moe.bench",
+        "i2moe.compare",
+        "i2moe.reproduce",
+        "i2moe.faithfulness",
+    ):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:
