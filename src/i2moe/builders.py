@@ -54,6 +54,9 @@ class ModelConfig:
         execution: "vmap" (fast) or "loop" (reference).
         identical_init: start every expert from one initialisation (the authors' code) rather
             than independent initialisations (our default).
+        evidence_weight: 0 (default) is the paper's training; above 0 trains the reweighter on
+            interaction evidence from the perturbed passes instead of the task loss, so its
+            weights name the interaction (our change; ``docs/faithfulness.md``).
     """
 
     fusion: str = "transformer"
@@ -75,6 +78,7 @@ class ModelConfig:
     perturb_k: int | None = None
     execution: str = "vmap"
     identical_init: bool = False
+    evidence_weight: float = 0.0
 
 
 def build_encoders(specs: Sequence[ModalitySpec], config: ModelConfig) -> dict[str, nn.Module]:
@@ -161,6 +165,7 @@ def build_model(
         interaction_space="latent" if config.ablation == "latent-contrastive" else "output",
         perturb_k=perturb_k,
         execution=config.execution,
+        evidence_weight=config.evidence_weight,
     )
 
 

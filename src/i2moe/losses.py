@@ -173,4 +173,136 @@ def total_loss(
     interaction = getattr(output, "interaction_loss", None)
     interaction = interaction.mean() if interaction is not None else main.new_zeros(())
     total = main + interaction_weight * interaction + aux_weight * output.aux_loss
+    evidence = getattr(output, "evidence", None)
+    if evidence is not None:
+        total = total + evidence.weight * evidence_loss(
+            evidence.outputs,
+            output.weights,
+            target,
+            task,
+            roles=evidence.roles,
+            perturbed=evidence.perturbed,
+        )
     return LossParts(total, main, interaction, output.aux_loss)
+
+
+class InteractionEvidence(NamedTuple):
+    """Training passes kept for evidence-supervised reweighting (``docs/faithfulness.md``)."""
+
+    outputs: Tensor  # [E, P, B, C] every expert on the intact and the perturbed passes
+    perturbed: tuple[int, ...]  # the modality replaced in passes 1..P-1
+    roles: tuple[Role, ...]  # the experts' roles
+    weight: float  # lambda_ev
+
+
+def _true_class_fit(outputs: Tensor, target: Tensor, task: str) -> Tensor:
+    """How well outputs [..., B, C] predict the target, 0 at chance and 1 when certain."""
+    if task == "classification":
+        chance = 1.0 / outputs.shape[-1]
+        index = target.view(*([1] * (outputs.dim() - 2)), -1, 1).expand(*outputs.shape[:-1], 1)
+        probability = outputs.softmax(-1).gather(-1, index).squeeze(-1)
+        return ((probability - chance) / (1.0 - chance)).clamp(0.0, 1.0)
+    if task == "multilabel":
+        probability = torch.where(target.bool(), outputs.sigmoid(), 1.0 - outputs.sigmoid())
+        return (2.0 * probability.mean(-1) - 1.0).clamp(0.0, 1.0)
+    error = (outputs - target.view(-1, 1).to(outputs.dtype)).pow(2).sum(-1)
+    return torch.exp(-error)
+
+
+def _required_passes(role: Role, perturbed: Sequence[int]) -> list[int]:
+    """Passes an expert of this role must still predict from: the intact pass, plus every pass
+    whose replaced modality the role does not need (uni_m: all but m; red: all; syn: none)."""
+    if role == "syn":
+        return [0]
+    if role == "red":
+        return list(range(len(perturbed) + 1))
+    return [0] + [q + 1 for q, m in enumerate(perturbed) if m != role]
+
+
+def evidence_targets(
+    outputs: Tensor,
+    target: Tensor,
+    task: str,
+    *,
+    roles: Sequence[Role] | None = None,
+    perturbed: Sequence[int] | None = None,
+) -> Tensor:
+    """Per-sample interaction evidence from the perturbed passes, as target weights [B, E].
+
+    The fit f_e of expert e is the worst chance-normalised prediction of the true target over
+    the passes its role must survive (:func:`_required_passes`). The most constrained role that
+    fits wins: redundancy first (survives losing any one modality), then uniqueness (survives
+    losing every other modality), then synergy (needs all)::
+
+        t_red = f_red,   s = prod_m (1 - f_uni_m),
+        t_syn = (1 - f_red) * s,   t_uni_m = (1 - f_red) * (1 - s) * f_uni_m / sum_k f_uni_k
+
+    Unlike the output-similarity losses (paper section 3.2), these fits cannot be met by
+    recognising the replacement noise: a label is predictable without a modality only if the
+    remaining modalities carry it. Detached; the rows sum to 1.
+
+    Args:
+        outputs: [E, P, B, C] expert outputs, pass 0 intact.
+        target: the training target of the batch.
+        task: "classification", "multilabel" or "regression".
+        roles: the experts' roles (default [0 .. n-1, "syn", "red"]).
+        perturbed: the modality replaced in each pass 1..P-1 (default 0 .. P-2).
+    """
+    num_passes = outputs.shape[1]
+    perturbed = list(range(num_passes - 1)) if perturbed is None else list(perturbed)
+    roles = default_roles(num_passes - 1) if roles is None else list(roles)
+    with torch.no_grad():
+        fits = torch.stack(
+            [
+                _true_class_fit(outputs[e, _required_passes(role, perturbed)], target, task)
+                .min(0)
+                .values
+                for e, role in enumerate(roles)
+            ]
+        )  # [E, B]
+        uni = [e for e, role in enumerate(roles) if role not in ("syn", "red")]
+        targets = torch.zeros_like(fits)
+        red = fits[roles.index("red")] if "red" in roles else torch.zeros_like(fits[0])
+        rest = 1.0 - red
+        if uni:
+            none = (1.0 - fits[uni]).prod(0)
+            share = fits[uni] / fits[uni].sum(0).clamp_min(1e-8)
+            targets[uni] = rest * (1.0 - none) * share
+        else:
+            none = torch.ones_like(red)
+        if "syn" in roles:
+            targets[roles.index("syn")] = rest * none
+        if "red" in roles:
+            targets[roles.index("red")] = red
+        targets = targets / targets.sum(0).clamp_min(1e-8)
+    return targets.T  # [B, E]
+
+
+def evidence_loss(
+    outputs: Tensor,
+    weights: Tensor,
+    target: Tensor,
+    task: str,
+    *,
+    roles: Sequence[Role] | None = None,
+    perturbed: Sequence[int] | None = None,
+) -> Tensor:
+    """Role task losses for the experts plus the reweighter's cross-entropy to the evidence.
+
+    Every expert is trained on the target on each pass its role must survive (so its fit is
+    measured, not assumed), and the reweighting weights [B, E] are trained towards
+    :func:`evidence_targets`. Not in the paper: our change for faithful weights
+    (``docs/faithfulness.md``).
+    """
+    num_passes = outputs.shape[1]
+    perturbed = list(range(num_passes - 1)) if perturbed is None else list(perturbed)
+    roles = default_roles(num_passes - 1) if roles is None else list(roles)
+    role_losses = []
+    for e, role in enumerate(roles):
+        passes = outputs[e, _required_passes(role, perturbed)]  # [Q, B, C]
+        role_losses.append(
+            torch.stack([task_loss(p, target, task) for p in passes.unbind(0)]).mean()
+        )
+    targets = evidence_targets(outputs, target, task, roles=roles, perturbed=perturbed)
+    routing = -(targets * weights.clamp_min(1e-8).log()).sum(-1).mean()
+    return torch.stack(role_losses).mean() + routing

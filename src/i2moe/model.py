@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from i2moe.execution import ExpertStack, InteractionExpert
-from i2moe.losses import Role, default_roles, interaction_losses
+from i2moe.losses import InteractionEvidence, Role, default_roles, interaction_losses
 from i2moe.perturbation import Perturbation
 
 
@@ -25,6 +25,7 @@ class I2MoEOutput(NamedTuple):
     weights: Tensor  # [B, E], rows sum to 1
     interaction_loss: Tensor  # [E], zeros when no perturbed passes ran
     aux_loss: Tensor  # scalar, the backbones' auxiliary (load-balancing) loss
+    evidence: InteractionEvidence | None = None  # training passes, with evidence_weight > 0
 
 
 class FusionOutput(NamedTuple):
@@ -116,6 +117,10 @@ class I2MoE(nn.Module):
         perturb_k: perturb only a random k of the M modalities per step (Less-Forward);
             None perturbs all.
         execution: "vmap" (fast path) or "loop" (reference path).
+        evidence_weight: 0 is the paper's training. Above 0 (our change, not in the paper;
+            ``docs/faithfulness.md``), the reweighter no longer gets the task gradient and is
+            trained instead on interaction evidence from the perturbed passes
+            (:func:`i2moe.losses.evidence_loss`, weighted by this value).
     """
 
     def __init__(
@@ -131,6 +136,7 @@ class I2MoE(nn.Module):
         interaction_space: str = "output",
         perturb_k: int | None = None,
         execution: str = "vmap",
+        evidence_weight: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoders = ModalityEncoders(encoders)
@@ -151,6 +157,7 @@ class I2MoE(nn.Module):
         self.interaction = interaction
         self.interaction_space = interaction_space
         self.perturb_k = perturb_k
+        self.evidence_weight = evidence_weight
 
     @property
     def modality_names(self) -> list[str]:
@@ -225,6 +232,8 @@ class I2MoE(nn.Module):
         pooled = torch.cat([emb.mean(dim=1) for emb in embeddings], dim=-1)  # [B, M*D]
         weights = self.reweighting(pooled)  # [B, E]
         batch = len(pooled)
+        evidence = None
+        weights_for_prediction = weights
 
         if self.training and self.interaction:
             perturbed = self.choose_perturbed() if perturbed is None else list(perturbed)
@@ -244,16 +253,22 @@ class I2MoE(nn.Module):
                 compared, task, roles=self.roles, perturbed=perturbed, valid=valid
             )
             intact = outputs[:, 0]  # [E, B, C]
+            if self.evidence_weight > 0:
+                evidence = InteractionEvidence(
+                    outputs, tuple(perturbed), tuple(self.roles), self.evidence_weight
+                )
+                weights_for_prediction = weights.detach()  # the reweighter learns from evidence
         else:
             result = self.experts(embeddings)
             intact = result.output  # [E, B, C]
             interaction_loss = intact.new_zeros(self.experts.num_experts)
 
-        prediction = torch.einsum("be,ebc->bc", weights, intact)
+        prediction = torch.einsum("be,ebc->bc", weights_for_prediction, intact)
         return I2MoEOutput(
             prediction=prediction,
             expert_outputs=intact.transpose(0, 1),
             weights=weights,
             interaction_loss=interaction_loss,
             aux_loss=result.aux_loss.mean(),
+            evidence=evidence,
         )

@@ -45,13 +45,16 @@ def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: A
 
         if "mapping" in options:
             options = {**read_table_config(options.pop("mapping")), **options}
+        task = task or options.pop("task", None)
+        options.pop("task", None)
         return read_table(path, task=task, seed=seed, **options)
-    if path.exists():
+    from i2moe.data.registry import list_datasets, load_dataset
+
+    # A registered name wins over a same-named folder (e.g. a run folder called "birds").
+    if path.exists() and name not in {entry.name for entry in list_datasets()}:
         raise DataError(
             f"{path}: unsupported file type '{path.suffix}'; expected .npz, .csv or .parquet"
         )
-    from i2moe.data.registry import load_dataset
-
     return load_dataset(name, seed=seed, **options)
 
 

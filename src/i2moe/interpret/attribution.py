@@ -1,0 +1,346 @@
+"""Which interaction does a prediction rest on? Attribution methods, side by side
+(``docs/faithfulness.md``).
+
+Every method gives each sample a score per interaction, in the experts' order
+``[uni_<modality>..., syn, red]``, summing to 1; a data set's share of an interaction is the
+mean score.
+
+* ``weights``: the I2MoE reweighting weights, unchanged (the paper's explanation, section 3.3
+  and Figure 4). Faithful only if the model was trained so (``evidence_weight`` > 0,
+  :func:`i2moe.losses.evidence_loss`); with the paper's training it is not (issue #9).
+* ``rule``: the paper's own per-sample rule (section 3.3), made soft and general. The paper
+  compares the prediction from all modalities, y12, with predictions from each modality alone,
+  y1, y2: y12 = y1 != y2 is uniqueness of 1, y12 different from all is synergy, all equal is
+  redundancy. The single-modality predictions come from light probes (small MLPs) on the trained
+  model's own pooled embedding of one modality, fitted on a reference split to reproduce the
+  model's predictions. A probe's agreement with the model's class c on a sample is
+  a_m = clip((p_m(c) - prior(c)) / (1 - prior(c)), 0, 1) (0 at chance, so a probe that cannot
+  tell does not "agree" by luck), and with independent agreements::
+
+      uni_m = a_m * prod_{k != m} (1 - a_k),  syn = prod_k (1 - a_k),  red = 1 - the others
+
+  i.e. exactly one modality alone suffices -> uniqueness, none -> synergy, several ->
+  redundancy (for two modalities: both -> redundancy, the paper's rule).
+* ``rule_hard``: the same rule on hard class predictions, exactly as the paper states it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from i2moe.model import I2MoE
+
+METHODS: tuple[str, ...] = ("weights", "rule", "rule_hard")
+PAPER_METHOD = "weights"
+DEFAULT_METHOD = "rule"
+METHOD_DESCRIPTIONS = {
+    "weights": "I2MoE reweighting weights (the paper's explanation, section 3.3 / Figure 4)",
+    "rule": "the paper's per-sample rule (section 3.3), soft, with unimodal probes",
+    "rule_hard": "the paper's per-sample rule (section 3.3) on hard predictions",
+}
+
+
+def interaction_names(modality_names: Sequence[str]) -> list[str]:
+    """``[uni_<modality>..., syn, red]``, the experts' order."""
+    return [f"uni_{name}" for name in modality_names] + ["syn", "red"]
+
+
+def paper_rule(prediction: np.ndarray, single_predictions: np.ndarray) -> np.ndarray:
+    """The paper's per-sample rule (section 3.3) on hard predictions, for n modalities.
+
+    Args:
+        prediction: [B] the class predicted from all modalities.
+        single_predictions: [M, B] the class predicted from each modality alone.
+
+    Returns:
+        [B] interaction codes into ``[uni_0 .. uni_{M-1}, syn, red]``: the one modality whose
+        prediction equals the full one (uniqueness), none (synergy), or several (redundancy).
+    """
+    agree = np.asarray(single_predictions) == np.asarray(prediction)[None]  # [M, B]
+    count = agree.sum(0)
+    num_modalities = agree.shape[0]
+    codes = np.where(count == 0, num_modalities, num_modalities + 1)
+    return np.where(count == 1, agree.argmax(0), codes)
+
+
+def soft_rule(agreement: np.ndarray) -> np.ndarray:
+    """Soft form of :func:`paper_rule`: agreements [M, B] in [0, 1] -> scores [B, M+2]."""
+    agreement = np.clip(np.asarray(agreement, dtype=np.float64), 0.0, 1.0)
+    disagreement = 1.0 - agreement
+    num_modalities = agreement.shape[0]
+    unique = np.stack(
+        [
+            agreement[m] * np.prod(np.delete(disagreement, m, axis=0), axis=0)
+            for m in range(num_modalities)
+        ]
+    )  # [M, B]
+    synergy = np.prod(disagreement, axis=0)
+    redundancy = np.clip(1.0 - unique.sum(0) - synergy, 0.0, 1.0)
+    scores = np.concatenate([unique, synergy[None], redundancy[None]]).T
+    return scores / scores.sum(1, keepdims=True)
+
+
+@dataclass
+class Collected:
+    """One pass of a model over a split."""
+
+    pooled: list[Tensor]  # M tensors [N, D], token-mean-pooled clean embeddings
+    probabilities: np.ndarray  # [N, C] the model's class probabilities
+    weights: np.ndarray  # [N, E] reweighting weights
+
+
+@torch.no_grad()
+def collect(model: I2MoE, dataset: Dataset, batch_size: int = 512) -> Collected:
+    """Run ``model`` (eval mode) over ``dataset``; keep pooled embeddings, outputs, weights."""
+    from torch.utils.data import DataLoader
+
+    was_training = model.training
+    model.eval()
+    pooled: list[list[Tensor]] = [[] for _ in model.modality_names]
+    probabilities, weights = [], []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        observed = batch["observed"]
+        observed = None if bool(observed.all()) else observed
+        for m, emb in enumerate(model.embed(batch["inputs"], observed)):
+            pooled[m].append(emb.mean(dim=1))
+        output = model(batch["inputs"], observed)
+        probabilities.append(_probabilities(output.prediction, model.task))
+        weights.append(output.weights)
+    model.train(was_training)
+    return Collected(
+        pooled=[torch.cat(chunks) for chunks in pooled],
+        probabilities=torch.cat(probabilities).numpy(),
+        weights=torch.cat(weights).numpy(),
+    )
+
+
+def _probabilities(prediction: Tensor, task: str) -> Tensor:
+    if task != "classification":
+        raise ValueError(
+            f"interaction attribution by the per-sample rule needs a classification model, "
+            f"not {task!r}; use method 'weights'"
+        )
+    return prediction.softmax(-1)
+
+
+def fit_probes(
+    pooled: Sequence[Tensor],
+    classes: np.ndarray,
+    num_classes: int,
+    *,
+    seed: int = 0,
+    steps: int = 300,
+    hidden: int = 32,
+) -> list[nn.Module]:
+    """One small MLP per modality mapping its pooled embedding to the model's predicted class.
+
+    Trained full-batch with Adam (lr 1e-2, weight decay 1e-4), seeded. The embeddings are
+    standardised inside each probe.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    target = torch.as_tensor(classes, dtype=torch.long)
+    probes = []
+    for features in pooled:
+        features = features.detach().float()
+        mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
+        probe = _Probe(mean, std, features.shape[1], hidden, num_classes, generator)
+        optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2, weight_decay=1e-4)
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(probe(features), target)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        probe.eval()
+        probes.append(probe)
+    return probes
+
+
+class _Probe(nn.Module):
+    def __init__(
+        self,
+        mean: Tensor,
+        std: Tensor,
+        width: int,
+        hidden: int,
+        num_classes: int,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.net = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        for layer in self.net:
+            if isinstance(layer, nn.Linear):
+                bound = 1.0 / width**0.5 if layer is self.net[0] else 1.0 / hidden**0.5
+                with torch.no_grad():
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    layer.bias.zero_()
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.net((features - self.mean) / self.std)
+
+
+@dataclass
+class Attribution:
+    """Per-sample interaction scores of one method over a split."""
+
+    method: str
+    names: list[str]  # [uni_<modality>..., syn, red]
+    scores: np.ndarray  # [N, E], rows sum to 1
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Dataset-level share of each interaction (mean score), summing to 1."""
+        mean = self.scores.mean(0) if len(self.scores) else np.full(len(self.names), np.nan)
+        mean = mean / mean.sum()
+        return {name: float(value) for name, value in zip(self.names, mean)}
+
+    @property
+    def top(self) -> str:
+        """The interaction with the largest share."""
+        shares = self.shares
+        return max(shares, key=shares.__getitem__)
+
+    def labels(self) -> np.ndarray:
+        """[N] the top interaction code of each sample."""
+        return self.scores.argmax(1)
+
+
+def attribute(
+    model: I2MoE,
+    dataset: Dataset,
+    methods: Sequence[str] = METHODS,
+    *,
+    reference: Dataset | None = None,
+    seed: int = 0,
+    collected: Collected | None = None,
+) -> dict[str, Attribution]:
+    """Attribute every sample of ``dataset`` to interactions, by each of ``methods``.
+
+    Args:
+        model: a trained I2MoE (classification for the rule methods).
+        dataset: the split to explain.
+        methods: names from :data:`METHODS`.
+        reference: the split the rule's probes are fitted on (the training split); default
+            ``dataset`` itself.
+        seed: seed of the probes.
+        collected: ``collect(model, dataset)`` when already computed.
+
+    Returns:
+        method -> :class:`Attribution`.
+    """
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown attribution methods {unknown}; valid: {', '.join(METHODS)}")
+    names = interaction_names(model.modality_names)
+    collected = collected or collect(model, dataset)
+    results = {}
+    if "weights" in methods:
+        weights = collected.weights
+        if weights.shape[1] != len(names):  # e.g. the syn-red-only ablation
+            full = np.zeros((len(weights), len(names)))
+            for e, role in enumerate(model.expert_names):
+                full[:, names.index(role)] = weights[:, e]
+            weights = full
+        results["weights"] = Attribution("weights", names, weights)
+    rule_methods = [m for m in methods if m.startswith("rule")]
+    if rule_methods:
+        fitted = collected if reference is None else collect(model, reference)
+        num_classes = fitted.probabilities.shape[1]
+        reference_classes = fitted.probabilities.argmax(1)
+        probes = fit_probes(fitted.pooled, reference_classes, num_classes, seed=seed)
+        prior = np.bincount(reference_classes, minlength=num_classes) / len(reference_classes)
+        with torch.no_grad():
+            single = np.stack(
+                [probe(pooled).softmax(-1).numpy() for probe, pooled in zip(probes, collected.pooled)]
+            )  # [M, N, C]
+        predicted = collected.probabilities.argmax(1)
+        if "rule" in methods:
+            support = single[:, np.arange(len(predicted)), predicted]  # [M, N]
+            chance = prior[predicted][None]
+            agreement = (support - chance) / np.clip(1.0 - chance, 1e-6, None)
+            results["rule"] = Attribution("rule", names, soft_rule(agreement))
+        if "rule_hard" in methods:
+            codes = paper_rule(predicted, single.argmax(-1))
+            results["rule_hard"] = Attribution("rule_hard", names, np.eye(len(names))[codes])
+    return {m: results[m] for m in methods}
+
+
+def write_attribution(
+    model: I2MoE,
+    dataset: Dataset,
+    output_dir: str | Path,
+    method: str = DEFAULT_METHOD,
+    *,
+    reference: Dataset | None = None,
+    sample_ids: Sequence[Any] | None = None,
+    faithfulness: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Attribution]:
+    """Write ``attribution.json`` and ``attribution.csv`` for a split into ``output_dir``.
+
+    ``attribution.json``: ``method`` (the default, best measured method), ``shares`` (its
+    dataset-level share per interaction, keys ``uni_<modality>``, ``syn``, ``red``, summing to
+    1), ``paper_method`` and ``methods`` (every method's shares, description and, when given,
+    its measured faithfulness). ``attribution.csv``: one row per sample, ``sample``, the
+    default method's score per interaction, and ``top`` (its top interaction) followed by the
+    top interaction of every other method (``top_<method>``).
+
+    Args:
+        model: a trained I2MoE.
+        dataset: the split to explain.
+        output_dir: folder to write (created).
+        method: the default method, from :data:`METHODS`.
+        reference: the split the rule's probes are fitted on (default ``dataset``).
+        sample_ids: one id per sample (default ``dataset.sample_ids`` or the position).
+        faithfulness: method -> measured faithfulness (``i2moe faithfulness``), shown beside it.
+        seed: seed of the probes.
+
+    Returns:
+        method -> :class:`Attribution` for every method that applies to the model.
+    """
+    methods = list(METHODS) if model.task == "classification" else ["weights"]
+    if method not in methods:
+        raise ValueError(f"attribution method {method!r} does not apply; valid: {methods}")
+    results = attribute(model, dataset, methods, reference=reference, seed=seed)
+    chosen = results[method]
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "method": method,
+        "description": METHOD_DESCRIPTIONS[method],
+        "shares": chosen.shares,
+        "paper_method": PAPER_METHOD,
+        "methods": {
+            name: {
+                "description": METHOD_DESCRIPTIONS[name],
+                "shares": result.shares,
+                "top": result.top,
+                "faithfulness": (faithfulness or {}).get(name),
+            }
+            for name, result in results.items()
+        },
+    }
+    (output / "attribution.json").write_text(json.dumps(summary, indent=2))
+    if sample_ids is None:
+        sample_ids = getattr(dataset, "sample_ids", None) or list(range(len(chosen.scores)))
+    frame = pd.DataFrame(chosen.scores, columns=chosen.names)
+    frame.insert(0, "sample", list(sample_ids))
+    frame["top"] = [chosen.names[c] for c in chosen.labels()]
+    for name, result in results.items():
+        if name != method:
+            frame[f"top_{name}"] = [result.names[c] for c in result.labels()]
+    frame.to_csv(output / "attribution.csv", index=False)
+    return results

@@ -1,0 +1,128 @@
+"""The README's workflows through the real command line, on small generated data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from i2moe.cli import main
+from i2moe.data.synth import write_synth
+
+FAST = ["--epochs", "2", "--dim", "8", "--batch-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def synergy_npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "syn.npz"
+    write_synth(path, "synergy", num_modalities=2, num_samples=200, dim=6, seed=1)
+    return path
+
+
+@pytest.mark.slow
+def test_fit_test_predict_on_an_npz(synergy_npz, tmp_path):
+    run = tmp_path / "run"
+    assert main(["--quiet", "fit", "--data", str(synergy_npz), "--output", str(run), *FAST]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["test"]) >= {"accuracy", "auroc", "f1_macro", "f1_micro"}
+    weights = pd.read_csv(run / "interpretation" / "weights.csv")
+    assert list(weights.columns) == ["sample", "uni_mod0", "uni_mod1", "syn", "red"]
+    np.testing.assert_allclose(weights.iloc[:, 1:].sum(axis=1), 1.0, rtol=1e-5)
+    assert len(weights) == len(pd.read_csv(run / "predictions.csv"))
+    assert (run / "interpretation" / "report.html").exists()
+
+    assert main(["--quiet", "test", "--run", str(run)]) == 0
+    out = tmp_path / "pred.csv"
+    assert (
+        main(
+            [
+                "--quiet",
+                "predict",
+                "--run",
+                str(run),
+                "--data",
+                str(synergy_npz),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    predictions = pd.read_csv(out)
+    assert len(predictions) == 200
+    assert {"split", "prediction", "weight_syn", "observed_mod0"} <= set(predictions.columns)
+
+
+@pytest.mark.slow
+def test_fit_on_a_csv_table_with_a_column_mapping(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 150
+    frame = pd.DataFrame(
+        {
+            "age": rng.normal(50, 10, n),
+            "lab_a": rng.normal(size=n),
+            "lab_b": rng.normal(size=n),
+            "site": rng.choice(["north", "south"], n),
+            "signal_1": rng.normal(size=n),
+            "signal_2": rng.normal(size=n),
+        }
+    )
+    frame["outcome"] = (frame["lab_a"] + frame["signal_1"] > 0).astype(int)
+    frame.to_csv(tmp_path / "patients.csv", index=False)
+    (tmp_path / "columns.yaml").write_text(
+        "target: outcome\nmodalities:\n  clinical: [age, site, 'lab_*']\n  signal: ['signal_*']\n"
+    )
+    run = tmp_path / "run"
+    code = main(
+        [
+            "--quiet",
+            "fit",
+            "--data",
+            str(tmp_path / "patients.csv"),
+            "--columns",
+            str(tmp_path / "columns.yaml"),
+            "--output",
+            str(run),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    info = json.loads((run / "run.json").read_text())
+    assert [m["name"] for m in info["modalities"]] == ["clinical", "signal"]
+    assert info["modalities"][0]["shape"] == [5]  # age, site one-hot (2), lab_a, lab_b
+
+
+@pytest.mark.slow
+def test_several_seeds_write_a_summary(synergy_npz, tmp_path):
+    run = tmp_path / "seeds"
+    args = [
+        "--quiet",
+        "fit",
+        "--data",
+        str(synergy_npz),
+        "--output",
+        str(run),
+        "--seeds",
+        "0",
+        "1",
+        "--epochs",
+        "1",
+        "--dim",
+        "8",
+        "--vanilla",
+        "--fusion",
+        "lf",
+    ]
+    assert main(args) == 0
+    summary = pd.read_csv(run / "summary.csv")
+    assert set(summary["split"]) == {"val", "test"}
+    assert (run / "seed_1" / "metrics.json").exists()
+    assert not (run / "seed_0" / "interpretation").exists()  # vanilla: nothing to explain
+
+
+def test_datasets_and_fusions_are_listed(capsys):
+    assert main(["datasets"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("mfeat", "birds", "reviews"))
+    assert main(["fusions"]) == 0
+    assert "transformer" in capsys.readouterr().out
