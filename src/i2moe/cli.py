@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from i2moe.builders import ABLATIONS
 from i2moe.config import ConfigError, RunConfig, config_from_dict, config_to_dict, load_config
 from i2moe.data.base import DataError
 
@@ -77,17 +78,7 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--dim", type=int, help="embedding width D")
     model.add_argument("--num-patches", type=int, help="tokens per vector modality")
     model.add_argument("--masking", choices=["random", "zero", "mean"])
-    model.add_argument(
-        "--ablation",
-        choices=[
-            "none",
-            "no-interaction",
-            "latent-contrastive",
-            "simple-weight",
-            "less-forward",
-            "syn-red-only",
-        ],
-    )
+    model.add_argument("--ablation", choices=ABLATIONS)
     model.add_argument("--perturb-k", type=int, help="perturb k modalities per step")
     model.add_argument("--interaction-weight", type=float, help="lambda_int")
     model.add_argument("--temperature", type=float, help="reweighting softmax temperature")

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from i2moe.execution import ExpertStack, InteractionExpert
+from i2moe.layers import mlp
 from i2moe.losses import InteractionEvidence, Role, default_roles, interaction_losses
 from i2moe.perturbation import Perturbation
 
@@ -42,13 +43,7 @@ class PredictionHead(nn.Module):
         self, in_features: int, num_outputs: int, *, hidden: int = 64, num_layers: int = 2
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = in_features
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, num_outputs))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(in_features, num_outputs, hidden=hidden, num_layers=num_layers)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)

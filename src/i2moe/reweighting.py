@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from i2moe.layers import mlp
+
 
 class ReweightingMLP(nn.Module):
     """MLP over the pooled clean embeddings -> softmax(scores / temperature) over experts.
@@ -31,13 +33,9 @@ class ReweightingMLP(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width = in_features
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
-            width = hidden
-        layers.append(nn.Linear(width, num_experts))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(
+            in_features, num_experts, hidden=hidden, num_layers=num_layers, dropout=dropout
+        )
         self.temperature = temperature
 
     def forward(self, pooled: Tensor) -> Tensor:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from i2moe.layers import mlp
+
 
 class MLPEncoder(nn.Module):
     """MLP for feature vectors: [B, F] -> [B, D].
@@ -34,14 +36,9 @@ class MLPEncoder(nn.Module):
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
-        hidden = hidden or dim
-        layers: list[nn.Module] = []
-        width = in_features
-        for _ in range(num_layers - 1):
-            layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
-            width = hidden
-        layers.append(nn.Linear(width, dim))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(
+            in_features, dim, hidden=hidden or dim, num_layers=num_layers, dropout=dropout
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x.flatten(1))

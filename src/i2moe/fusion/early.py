@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from i2moe.fusion.base import Fused, register_fusion
+from i2moe.layers import mlp
 
 
 def check_tokens(num_modalities: int, tokens: Sequence[int]) -> list[int]:
@@ -41,16 +42,7 @@ class MLP(nn.Module):
 
     def __init__(self, in_dim: int, hidden: int, num_layers: int, dropout: float) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        layers: list[nn.Module] = []
-        width = in_dim
-        for index in range(num_layers):
-            layers.append(nn.Linear(width, hidden))
-            if index < num_layers - 1:
-                layers += [nn.ReLU(), nn.Dropout(dropout)]
-            width = hidden
-        self.net = nn.Sequential(*layers)
+        self.net = mlp(in_dim, hidden, hidden=hidden, num_layers=num_layers, dropout=dropout)
         self.out_dim = hidden
 
     def forward(self, x: Tensor) -> Tensor:
