@@ -21,40 +21,13 @@ def default_roles(num_modalities: int) -> list[Role]:
     return [*range(num_modalities), "syn", "red"]
 
 
-def _masked_mean(values: Tensor, weights: Tensor) -> Tensor:
-    # Mean over entries with weight 1; zero (still differentiable) where none count.
-    return (values * weights).sum() / weights.sum().clamp_min(1.0)
-
-
-def _uniqueness(
-    anchor: Tensor, positives: Tensor, negative: Tensor, regression: bool, margin: float
-) -> Tensor:
-    """Per-sample triplet terms [Q, B]: anchor [B, C], positives [Q, B, C], negative [B, C]."""
+def _distances(anchor: Tensor, others: Tensor, regression: bool) -> Tensor:
+    """[E, B, C] anchors, [E, Q, B, C] perturbed outputs -> [E, Q, B] distances."""
+    difference = anchor.unsqueeze(1) - others
     if regression:
-        # Hinge on squared error (the authors' unbounded difference is an error).
-        d_pos = (anchor - positives).pow(2).sum(-1)  # [Q, B]
-        d_neg = (anchor - negative).pow(2).sum(-1)  # [B]
-        return F.relu(d_pos - d_neg + margin)
-    # TripletMarginLoss(margin, p=2) per sample, METHOD.md section 3 (paper eq. for L_uni).
-    q = len(positives)
-    return F.triplet_margin_loss(
-        anchor.expand_as(positives).reshape(-1, anchor.shape[-1]),
-        positives.reshape(-1, anchor.shape[-1]),
-        negative.expand_as(positives).reshape(-1, anchor.shape[-1]),
-        margin=margin,
-        p=2,
-        reduction="none",
-    ).view(q, -1)
-
-
-def _agreement(anchor: Tensor, perturbed: Tensor, regression: bool, synergy: bool) -> Tensor:
-    """Per-sample synergy / redundancy terms [Q, B]: anchor [B, C], perturbed [Q, B, C]."""
-    if regression:
-        distance = (anchor - perturbed).pow(2).sum(-1)
-        # Synergy pushes away with a bounded term; redundancy pulls together.
-        return torch.exp(-distance) if synergy else distance
-    cosine = F.cosine_similarity(anchor.expand_as(perturbed), perturbed, dim=-1)
-    return cosine if synergy else 1.0 - cosine
+        return difference.pow(2).sum(-1)  # squared error
+    # Euclidean, with the same eps as torch's pairwise_distance / TripletMarginLoss.
+    return (difference + 1e-6).norm(dim=-1)
 
 
 def interaction_losses(
@@ -66,7 +39,13 @@ def interaction_losses(
     valid: Tensor | None = None,
     margin: float = 1.0,
 ) -> Tensor:
-    """One interaction loss per expert.
+    """One interaction loss per expert, computed for all experts at once.
+
+    Uniqueness expert i (paper eq. for L_uni): mean over the passes j != i of the triplet loss
+    with anchor = intact output, positive = modality j replaced, negative = modality i replaced
+    (margin 1, Euclidean; for regression a hinge on squared errors). Synergy: mean cosine
+    similarity between intact and perturbed outputs (for regression exp(-squared error), which
+    pushes away and is bounded). Redundancy: mean (1 - cosine) (regression: squared error).
 
     Args:
         outputs: [E, P, B, C] expert outputs (or latents) on the intact pass and the perturbed
@@ -82,39 +61,48 @@ def interaction_losses(
         [E] losses in the experts' order. A uniqueness expert whose modality was not perturbed
         in this step (less-forward) has loss 0.
     """
-    num_passes = outputs.shape[1]
+    num_experts, num_passes, batch = outputs.shape[:3]
     perturbed = list(range(num_passes - 1)) if perturbed is None else list(perturbed)
     if len(perturbed) != num_passes - 1:
         raise ValueError(f"{len(perturbed)} perturbed modalities for {num_passes - 1} passes")
     roles = default_roles(num_passes - 1) if roles is None else list(roles)
-    if len(roles) != outputs.shape[0]:
-        raise ValueError(f"{len(roles)} roles for {outputs.shape[0]} experts")
+    if len(roles) != num_experts:
+        raise ValueError(f"{len(roles)} roles for {num_experts} experts")
     regression = task == "regression"
-    weights = outputs.new_ones(num_passes - 1, outputs.shape[2])
-    if valid is not None:
-        weights = valid.to(outputs.dtype)
+    device, dtype = outputs.device, outputs.dtype
+    pass_weights = (
+        outputs.new_ones(num_passes - 1, batch) if valid is None else valid.to(dtype)
+    )  # [Q, B]
+    anchor, others = outputs[:, 0], outputs[:, 1:]  # [E, B, C], [E, Q, B, C]
 
-    losses = []
-    for expert, role in enumerate(roles):
-        anchor, others = outputs[expert, 0], outputs[expert, 1:]  # [B, C], [P-1, B, C]
-        if role in ("syn", "red"):
-            terms = _agreement(anchor, others, regression, synergy=role == "syn")
-            losses.append(_masked_mean(terms, weights))
-            continue
-        if role not in perturbed:
-            losses.append(outputs.new_zeros(()))
-            continue
-        negative_pass = perturbed.index(role)
-        positive_passes = [q for q, m in enumerate(perturbed) if m != role]
-        if not positive_passes:
-            losses.append(outputs.new_zeros(()))
-            continue
-        terms = _uniqueness(
-            anchor, others[positive_passes], others[negative_pass], regression, margin
-        )
-        pair_weights = weights[positive_passes] * weights[negative_pass]
-        losses.append(_masked_mean(terms, pair_weights))
-    return torch.stack(losses)
+    distance = _distances(anchor, others, regression)  # [E, Q, B]
+    # Agreement terms (synergy, redundancy) for every expert and pass: [E, Q, B].
+    if regression:
+        synergy_terms, redundancy_terms = torch.exp(-distance), distance
+    else:
+        cosine = F.cosine_similarity(anchor.unsqueeze(1).expand_as(others), others, dim=-1)
+        synergy_terms, redundancy_terms = cosine, 1.0 - cosine
+
+    # Uniqueness terms: the negative of expert e is the pass that replaced e's own modality.
+    modality_of = torch.tensor([r if isinstance(r, int) else -1 for r in roles], device=device)
+    pass_modality = torch.tensor(perturbed, device=device)
+    is_negative = modality_of[:, None] == pass_modality[None, :]  # [E, Q]
+    has_negative = is_negative.any(dim=1)  # [E]
+    negative = (distance * is_negative[..., None].to(dtype)).sum(dim=1, keepdim=True)  # [E, 1, B]
+    negative_weight = (pass_weights[None] * is_negative[..., None].to(dtype)).sum(1, keepdim=True)
+    uniqueness_terms = F.relu(distance - negative + margin)
+    # Pairs count when the pass is a positive (another modality) and both passes are valid.
+    positive = (~is_negative & has_negative[:, None]).to(dtype)  # [E, Q]
+    uniqueness_weights = positive[..., None] * pass_weights[None] * negative_weight
+
+    is_syn = torch.tensor([r == "syn" for r in roles], device=device)[:, None, None]
+    is_red = torch.tensor([r == "red" for r in roles], device=device)[:, None, None]
+    terms = torch.where(
+        is_syn, synergy_terms, torch.where(is_red, redundancy_terms, uniqueness_terms)
+    )
+    weights = torch.where(is_syn | is_red, pass_weights[None].expand_as(terms), uniqueness_weights)
+    # Mean over the counted (pass, sample) pairs; 0 (still differentiable) where none count.
+    return (terms * weights).sum(dim=(1, 2)) / weights.sum(dim=(1, 2)).clamp_min(1.0)
 
 
 def task_loss(
@@ -231,11 +219,13 @@ def evidence_targets(
 
     The fit f_e of expert e is the worst chance-normalised prediction of the true target over
     the passes its role must survive (:func:`_required_passes`). The most constrained role that
-    fits wins: redundancy first (survives losing any one modality), then uniqueness (survives
-    losing every other modality), then synergy (needs all)::
+    fits as well as the less constrained ones wins: redundancy first (survives losing any one
+    modality), then uniqueness (survives losing every other modality), then synergy (needs
+    all). With f_uni = max_m f_uni_m, the ratios r = f_red / max(f_red, f_uni, f_syn) and
+    u = f_uni / max(f_uni, f_syn) (each 0/0 = 0) make it independent of how well trained the
+    experts already are::
 
-        t_red = f_red,   s = prod_m (1 - f_uni_m),
-        t_syn = (1 - f_red) * s,   t_uni_m = (1 - f_red) * (1 - s) * f_uni_m / sum_k f_uni_k
+        t_red = r,   t_uni_m = (1 - r) * u * f_uni_m / sum_k f_uni_k,   t_syn = (1 - r) * (1 - u)
 
     Unlike the output-similarity losses (paper section 3.2), these fits cannot be met by
     recognising the replacement noise: a label is predictable without a modality only if the
@@ -261,19 +251,22 @@ def evidence_targets(
             ]
         )  # [E, B]
         uni = [e for e, role in enumerate(roles) if role not in ("syn", "red")]
+        zeros = torch.zeros_like(fits[0])
+        red = fits[roles.index("red")] if "red" in roles else zeros
+        syn = fits[roles.index("syn")] if "syn" in roles else zeros
+        best_uni = fits[uni].max(0).values if uni else zeros
+        red_ratio = red / torch.maximum(torch.maximum(red, best_uni), syn).clamp_min(1e-8)
+        uni_ratio = best_uni / torch.maximum(best_uni, syn).clamp_min(1e-8)
+        if "syn" not in roles:
+            uni_ratio = torch.ones_like(uni_ratio)
         targets = torch.zeros_like(fits)
-        red = fits[roles.index("red")] if "red" in roles else torch.zeros_like(fits[0])
-        rest = 1.0 - red
         if uni:
-            none = (1.0 - fits[uni]).prod(0)
             share = fits[uni] / fits[uni].sum(0).clamp_min(1e-8)
-            targets[uni] = rest * (1.0 - none) * share
-        else:
-            none = torch.ones_like(red)
+            targets[uni] = (1.0 - red_ratio) * uni_ratio * share
         if "syn" in roles:
-            targets[roles.index("syn")] = rest * none
+            targets[roles.index("syn")] = (1.0 - red_ratio) * (1.0 - uni_ratio)
         if "red" in roles:
-            targets[roles.index("red")] = red
+            targets[roles.index("red")] = red_ratio
         targets = targets / targets.sum(0).clamp_min(1e-8)
     return targets.T  # [B, E]
 
