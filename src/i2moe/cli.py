@@ -99,6 +99,18 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--num-workers", type=int)
 
 
+def config_origins(args: argparse.Namespace) -> dict[str, str]:
+    """Where each resolved field came from: its flag, else the config file (or the defaults),
+    so an error names what the user typed."""
+    origins = {"*": args.config or "command line"}
+    for dest, (section, key) in FIT_FLAGS.items():
+        if getattr(args, dest, None) is not None:
+            origins[f"{section}.{key}"] = "--" + dest.replace("_", "-")
+    if getattr(args, "seed", None) is not None:
+        origins["train.seeds"] = "--seed"
+    return origins
+
+
 def resolve_config(args: argparse.Namespace) -> RunConfig:
     """Defaults, then the YAML file, then the flags given."""
     values = config_to_dict(load_config(args.config) if args.config else RunConfig())
@@ -119,7 +131,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from i2moe.training.run import fit
 
     config = resolve_config(args)
-    per_seed = fit(config, args.output, resume=args.resume, overwrite=args.overwrite)
+    per_seed = fit(
+        config,
+        args.output,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        origins=config_origins(args),
+    )
     for seed, metrics in per_seed.items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
         log.info("seed %d test: %s", seed, shown)
@@ -274,12 +292,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.handler(args)
-    except (*USER_ERRORS, RunError, FileNotFoundError) as error:
-        if args.debug:
+    except (*USER_ERRORS, RunError, OSError, ImportError) as error:
+        if args.debug or not _is_user_error(error):
             raise
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        sys.stderr.write(f"i2moe {args.command}: error: {message}\n")
+        sys.stderr.write(f"i2moe {args.command}: error: {_message(error)}\n")
         return 2
+
+
+def _is_user_error(error: Exception) -> bool:
+    """An ImportError is the user's only when an optional package is missing; one raised by
+    i2moe's own modules is a bug and keeps its traceback."""
+    if isinstance(error, ImportError):
+        return not (error.name or "").startswith("i2moe")
+    return True
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, KeyError) and error.args:
+        return str(error.args[0])
+    if isinstance(error, ImportError):
+        text = str(error)
+        if "pip install" in text:
+            return text
+        return f"{text}; an optional dependency is missing: install it (see README.md, Install)"
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return str(error)
 
 
 if __name__ == "__main__":

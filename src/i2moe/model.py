@@ -6,6 +6,7 @@ B batch, T tokens, D width, H fused width, C outputs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -95,6 +96,32 @@ class FusionModel(nn.Module):
         return FusionOutput(output, aux)
 
 
+def _sample_keyed_noise(
+    inputs: Sequence[Tensor], observed: Tensor, modality: int, like: Tensor
+) -> Tensor:
+    """Standard normal noise [B, T, D] for the samples lacking ``modality`` (zeros elsewhere).
+
+    Each sample's generator is seeded by a hash of its observed modalities' input values, so the
+    noise depends on the sample alone: not on the global random state, the batch, or the order.
+    """
+    noise = torch.zeros_like(like)
+    rows = (~observed[:, modality]).nonzero().flatten()
+    if len(rows) == 0:
+        return noise
+    chosen = [value.index_select(0, rows).detach().cpu() for value in inputs]
+    seen = observed.index_select(0, rows).cpu()
+    draws = []
+    for i in range(len(rows)):
+        digest = hashlib.blake2b(f"{modality}:{seen[i].tolist()}".encode(), digest_size=8)
+        for q, value in enumerate(chosen):
+            if seen[i, q]:
+                digest.update(value[i].contiguous().reshape(-1).view(torch.uint8).numpy())
+        generator = torch.Generator().manual_seed(int.from_bytes(digest.digest(), "little") >> 1)
+        draws.append(torch.randn(like.shape[1:], generator=generator))
+    noise[rows] = torch.stack(draws).to(like)
+    return noise
+
+
 class I2MoE(nn.Module):
     """Interpretable multimodal interaction-aware mixture of experts.
 
@@ -163,15 +190,26 @@ class I2MoE(nn.Module):
         return [r if isinstance(r, str) else f"uni_{self.modality_names[r]}" for r in self.roles]
 
     def embed(self, inputs: Mapping[str, Tensor], observed: Tensor | None = None) -> list[Tensor]:
-        """Encode once; a missing modality's embedding is replaced like a perturbed one."""
+        """Encode once; a missing modality's embedding is replaced like a perturbed one.
+
+        In eval mode the ``random`` strategy's noise for a missing modality is drawn from a
+        generator seeded by the sample's observed inputs, so a prediction is the same on every
+        call and in every batch (see ``docs/reliability.md``).
+        """
         embeddings = self.encoders(inputs)
         if self.training:
             self.perturbation.update(embeddings, observed)
         if observed is None:
             return embeddings
+        keyed = not self.training and self.perturbation.strategy == "random"
+        values = [inputs[name] for name in self.modality_names]
         return [
             torch.where(
-                observed[:, m, None, None], emb, self.perturbation.replacement(m, emb, 1)[0]
+                observed[:, m, None, None],
+                emb,
+                _sample_keyed_noise(values, observed, m, emb)
+                if keyed
+                else self.perturbation.replacement(m, emb, 1)[0],
             )
             for m, emb in enumerate(embeddings)
         ]

@@ -128,7 +128,9 @@ def _split_verdict(atoms: PIDAtoms, share: float) -> str:
     return names[top] if atoms.total > 0 and value >= share * atoms.total else "mixed"
 
 
-def check_interaction(latent: np.ndarray, target: np.ndarray, *, share: float = 0.9) -> InteractionCheck:
+def check_interaction(
+    latent: np.ndarray, target: np.ndarray, *, share: float = 0.9
+) -> InteractionCheck:
     """Name the interaction between discrete latent variables [N, n] and a target [N] by PID.
 
     For n = 2 this is one BROJA decomposition; for n > 2 one per modality m, with m against the

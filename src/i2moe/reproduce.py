@@ -413,26 +413,38 @@ def reproduce(
         for run in runs
     }
     output.mkdir(parents=True, exist_ok=True)
+    # Every seed folder is checked before anything trains, so a conflict stops the command
+    # at once rather than hours in.
+    seed_configs = {
+        (run, seed): dataclasses.replace(
+            config, train=dataclasses.replace(config.train, seeds=[seed])
+        )
+        for run, config in configs.items()
+        for seed in config.train.seeds
+    }
+    states = {
+        (run, seed): _seed_state(output / run.folder / f"seed_{seed}", seed_config, overwrite)
+        for (run, seed), seed_config in seed_configs.items()
+    }
     bundles: dict[str, Any] = {}
     results: dict[PaperRun, dict[int, dict[str, dict[str, float]]]] = {}
     for run, config in configs.items():
-        key = _bundle_key(config)
-        if key not in bundles:
-            options = {k: v for k, v in config.data.options.items() if k != "sequence_chunks"}
-            bundles[key] = load_paper_data(config.data.name, task=config.data.task, **options)
-        bundle = bundles[key]
-        chunks = config.data.options.get("sequence_chunks")
-        if chunks:
-            bundle = as_sequences(bundle, chunks)
+        bundle = None
+        if any(states[run, seed] != "done" for seed in config.train.seeds):
+            key = _bundle_key(config)
+            if key not in bundles:
+                options = {k: v for k, v in config.data.options.items() if k != "sequence_chunks"}
+                bundles[key] = load_paper_data(config.data.name, task=config.data.task, **options)
+            bundle = bundles[key]
+            chunks = config.data.options.get("sequence_chunks")
+            if chunks:
+                bundle = as_sequences(bundle, chunks)
         run_dir = output / run.folder
         run_dir.mkdir(exist_ok=True)
         per_seed = {}
         for seed in config.train.seeds:
-            seed_config = dataclasses.replace(
-                config, train=dataclasses.replace(config.train, seeds=[seed])
-            )
             seed_dir = run_dir / f"seed_{seed}"
-            state = _seed_state(seed_dir, seed_config, overwrite)
+            state = states[run, seed]
             if state == "done":
                 log.info("%s seed %d: reusing the finished run in %s", run.method, seed, seed_dir)
                 per_seed[seed] = json.loads((seed_dir / "metrics.json").read_text())
@@ -440,7 +452,7 @@ def reproduce(
             log.info("%s seed %d: %s -> %s", run.method, seed, run.folder, seed_dir)
             seed_dir.mkdir(parents=True, exist_ok=True)
             per_seed[seed] = fit_one(
-                seed_config,
+                seed_configs[run, seed],
                 seed_dir,
                 seed,
                 resume=state == "resume",
@@ -573,7 +585,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("--dataset", choices=DATASETS)
-    parser.add_argument("--data-root", type=Path, help="the dataset's folder")
+    parser.add_argument("--data-root", type=Path, metavar="DIR", help="the dataset's folder")
     parser.add_argument(
         "--table",
         type=int,
@@ -581,8 +593,16 @@ def register(subparsers: Any) -> None:
         default=1,
         help="1 backbones + I2MoE-MulT, 2 I2MoE vs vanilla per backbone, 4 ablations, 5 masking",
     )
-    parser.add_argument("--fusion", nargs="+", choices=BACKBONES, help="backbones to include")
-    parser.add_argument("--output", type=Path, help="default runs/reproduce/<dataset>")
+    parser.add_argument(
+        "--fusion",
+        nargs="+",
+        choices=BACKBONES,
+        metavar="FUSION",
+        help=f"backbones to include: {', '.join(BACKBONES)}",
+    )
+    parser.add_argument(
+        "--output", type=Path, metavar="DIR", help="default runs/reproduce/<dataset>"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="default: the configs' 0 1 2")
     parser.add_argument("--epochs", type=int, help="override every config (smoke runs)")
     parser.add_argument("--dim", type=int, help="override the width D (smoke runs)")

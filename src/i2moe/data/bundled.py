@@ -25,13 +25,15 @@ import zlib
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from i2moe.data.base import ArrayDataset, DataBundle, DataError, ModalitySpec, Task
 from i2moe.data.registry import register_dataset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -275,6 +277,9 @@ def load_reviews(
         raise DataError(
             f"dataset 'reviews': option hashing_dim={hashing_dim!r}; expected a positive integer"
         )
+    # pandas is imported here, not at module level, so the default mfeat path stays light.
+    import pandas as pd
+
     with _open_data("reviews.parquet") as handle:
         frame = pd.read_parquet(handle)
     targets = frame["recommended"].to_numpy(np.int64)
@@ -465,10 +470,15 @@ class HashingTextFeaturizer:
             return frequencies
         # Only the distinct words are hashed in Python; n-gram codes are then combined from
         # word codes with vectorised integer mixing, which keeps 23k reviews near a second.
-        codes, distinct = pd.factorize(
-            pd.Series(list(itertools.chain.from_iterable(word_lists)), dtype=object)
+        code_of: dict[str, int] = {}
+        codes = np.array(
+            [
+                code_of.setdefault(w, len(code_of))
+                for w in itertools.chain.from_iterable(word_lists)
+            ],
+            dtype=np.int64,
         )
-        word_hashes = np.array([zlib.crc32(w.encode("utf-8")) for w in distinct], np.uint64)
+        word_hashes = np.array([zlib.crc32(w.encode("utf-8")) for w in code_of], np.uint64)
         token_hashes = word_hashes[codes]
         token_docs = np.repeat(np.arange(len(word_lists)), lengths)
         term_hashes, term_docs = [token_hashes], [token_docs]
@@ -620,6 +630,8 @@ def cached_array(path: Path, compute: Callable[[], np.ndarray]) -> np.ndarray:
     try:
         with os.fdopen(descriptor, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
+        # mkstemp creates the file readable by its owner only; a cache may be shared.
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

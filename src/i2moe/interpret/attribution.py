@@ -180,7 +180,9 @@ class _Probe(nn.Module):
         super().__init__()
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
-        self.net = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(
+            nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
         for layer in self.net:
             if isinstance(layer, nn.Linear):
                 bound = 1.0 / width**0.5 if layer is self.net[0] else 1.0 / hidden**0.5
@@ -205,7 +207,7 @@ class Attribution:
         """Dataset-level share of each interaction (mean score), summing to 1."""
         mean = self.scores.mean(0) if len(self.scores) else np.full(len(self.names), np.nan)
         mean = mean / mean.sum()
-        return {name: float(value) for name, value in zip(self.names, mean)}
+        return {name: float(value) for name, value in zip(self.names, mean, strict=True)}
 
     @property
     def top(self) -> str:
@@ -264,7 +266,10 @@ def attribute(
         prior = np.bincount(reference_classes, minlength=num_classes) / len(reference_classes)
         with torch.no_grad():
             single = np.stack(
-                [probe(pooled).softmax(-1).numpy() for probe, pooled in zip(probes, collected.pooled)]
+                [
+                    probe(pooled).softmax(-1).numpy()
+                    for probe, pooled in zip(probes, collected.pooled, strict=True)
+                ]
             )  # [M, N, C]
         predicted = collected.probabilities.argmax(1)
         if "rule" in methods:

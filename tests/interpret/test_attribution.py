@@ -1,0 +1,87 @@
+"""Attribution methods (i2moe.interpret.attribution): the paper's rule and the written files."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from i2moe import i2moe_model
+from i2moe.data.base import ArrayDataset
+from i2moe.interpret.attribution import (
+    DEFAULT_METHOD,
+    METHODS,
+    attribute,
+    paper_rule,
+    soft_rule,
+    write_attribution,
+)
+
+
+def test_paper_rule_on_hand_made_predictions():
+    full = np.array([0, 1, 0, 1])
+    single = np.array([[0, 0, 1, 1], [1, 1, 1, 1]])  # [M, B]
+    # sample 0: only modality 0 agrees; 1: only modality 1; 2: none; 3: both
+    assert paper_rule(full, single).tolist() == [0, 1, 2, 3]
+
+
+def test_paper_rule_generalises_to_three_modalities():
+    full = np.array([2, 2, 2])
+    single = np.array([[2, 0, 0], [2, 1, 0], [0, 0, 2]])
+    # sample 0: two agree -> redundancy; 1: none -> synergy; 2: only modality 2 -> uniqueness
+    assert paper_rule(full, single).tolist() == [4, 3, 2]
+
+
+def test_soft_rule_matches_the_hard_rule_on_certain_agreements_and_sums_to_one():
+    agreement = np.array([[1, 0, 0, 1], [0, 1, 0, 1]], dtype=float)
+    scores = soft_rule(agreement)
+    assert scores.argmax(1).tolist() == [0, 1, 2, 3]
+    soft = soft_rule(np.random.default_rng(0).uniform(size=(3, 50)))
+    assert soft.shape == (50, 5)
+    np.testing.assert_allclose(soft.sum(1), 1.0)
+    assert (soft >= 0).all()
+
+
+@pytest.fixture
+def tiny_model_and_data():
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    modalities = {"a": rng.standard_normal((40, 4)), "b": rng.standard_normal((40, 3))}
+    dataset = ArrayDataset(modalities, rng.integers(0, 2, 40), "classification")
+    model = i2moe_model({"a": (4,), "b": (3,)}, 2, dim=8).eval()
+    return model, dataset
+
+
+def test_every_method_scores_rows_that_sum_to_one(tiny_model_and_data):
+    model, dataset = tiny_model_and_data
+    results = attribute(model, dataset, METHODS)
+    for result in results.values():
+        assert result.names == ["uni_a", "uni_b", "syn", "red"]
+        assert result.scores.shape == (40, 4)
+        np.testing.assert_allclose(result.scores.sum(1), 1.0, atol=1e-6)
+        assert sum(result.shares.values()) == pytest.approx(1.0)
+
+
+def test_write_attribution_files(tiny_model_and_data, tmp_path):
+    model, dataset = tiny_model_and_data
+    write_attribution(model, dataset, tmp_path, faithfulness={"rule": {"top_correct": 1.0}})
+    summary = json.loads((tmp_path / "attribution.json").read_text())
+    assert summary["method"] == DEFAULT_METHOD
+    assert summary["paper_method"] == "weights"
+    assert list(summary["shares"]) == ["uni_a", "uni_b", "syn", "red"]
+    assert sum(summary["shares"].values()) == pytest.approx(1.0)
+    assert set(summary["methods"]) == set(METHODS)
+    assert summary["methods"]["rule"]["faithfulness"] == {"top_correct": 1.0}
+    table = pd.read_csv(tmp_path / "attribution.csv")
+    assert len(table) == 40
+    assert list(table.columns[:5]) == ["sample", "uni_a", "uni_b", "syn", "red"]
+    np.testing.assert_allclose(table[["uni_a", "uni_b", "syn", "red"]].sum(1), 1.0, atol=1e-6)
+    assert set(table["top"]) <= {"uni_a", "uni_b", "syn", "red"}
+    assert {"top_weights", "top_rule_hard"} <= set(table.columns)
+
+
+def test_unknown_method_is_refused(tiny_model_and_data, tmp_path):
+    model, dataset = tiny_model_and_data
+    with pytest.raises(ValueError, match="does not apply"):
+        write_attribution(model, dataset, tmp_path, method="shapley")
