@@ -75,7 +75,9 @@ def test_loop_counts_more_operators_in_process(size):
         "threads": None,
         "floor": False,
     }
-    ops = {v: bench.measure_variant({**job, "variant": v})["ops_per_step"] for v in ("loop", "fast")}
+    ops = {
+        v: bench.measure_variant({**job, "variant": v})["ops_per_step"] for v in ("loop", "fast")
+    }
     assert ops["loop"] > ops["fast"]
 
 

@@ -87,3 +87,11 @@ def test_identical_init_starts_every_expert_equal():
     assert isinstance(model, I2MoE)
     weight = model.experts.stacked.head.net[0].weight
     assert all(torch.equal(weight[0], weight[e]) for e in range(1, 5))
+
+
+def test_num_patches_cut_any_vector_encoder_into_tokens():
+    shapes = {"v": (12,), "s": (5, 3)}  # an MLP and a GRU, both returning [B, D]
+    model = tiny_model(shapes, num_patches=3)
+    embeddings = model.encoders(batch_for(shapes))
+    assert [e.shape for e in embeddings] == [(4, 3, 8), (4, 3, 8)]
+    assert model(batch_for(shapes)).prediction.shape == (4, 4)

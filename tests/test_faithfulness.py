@@ -107,9 +107,9 @@ def test_end_to_end_default_method_names_the_unique_modality(tmp_path):
     specs, splits = _datasets(arrays)
     model = train_model(specs, splits, evidence_weight=1.0, epochs=6, seed=0)
     write_attribution(model, splits["test"], tmp_path, reference=splits["train"])
-    summary = json.loads((tmp_path / "attribution.json").read_text())
+    summary = json.loads((tmp_path / "attribution_methods.json").read_text())
     assert summary["method"] == DEFAULT_METHOD
-    shares = summary["shares"]
+    shares = json.loads((tmp_path / "attribution.json").read_text())
     assert max(shares, key=shares.get) == "uni_mod1"
 
 

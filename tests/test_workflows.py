@@ -30,6 +30,10 @@ def test_fit_test_predict_on_an_npz(synergy_npz, tmp_path):
     np.testing.assert_allclose(weights.iloc[:, 1:].sum(axis=1), 1.0, rtol=1e-5)
     assert len(weights) == len(pd.read_csv(run / "predictions.csv"))
     assert (run / "interpretation" / "report.html").exists()
+    shares = json.loads((run / "interpretation" / "attribution.json").read_text())
+    assert list(shares) == ["uni_mod0", "uni_mod1", "syn", "red"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert "Attribution methods" in (run / "interpretation" / "report.html").read_text()
 
     assert main(["--quiet", "test", "--run", str(run)]) == 0
     out = tmp_path / "pred.csv"

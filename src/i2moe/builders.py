@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from i2moe.data.base import ModalitySpec
-from i2moe.encoders import build_encoder
+from i2moe.encoders import PatchTokenizer, build_encoder
 from i2moe.execution import InteractionExpert
 from i2moe.fusion import build_fusion
 from i2moe.model import FusionModel, I2MoE, PredictionHead
@@ -81,31 +81,41 @@ class ModelConfig:
     evidence_weight: float = 0.0
 
 
-def build_encoders(specs: Sequence[ModalitySpec], config: ModelConfig) -> dict[str, nn.Module]:
-    encoders = {}
+def build_encoders(
+    specs: Sequence[ModalitySpec], config: ModelConfig
+) -> tuple[dict[str, nn.Module], list[int]]:
+    """Each modality's encoder and the number of tokens it emits.
+
+    With ``num_patches`` > 1, an encoder that returns a vector [B, D] is followed by a
+    :class:`PatchTokenizer` cutting that vector into P tokens (METHOD.md section 9).
+    """
+    encoders, tokens = {}, []
     for spec in specs:
-        options = dict(config.encoder_options.get(spec.name, {}))
-        name = config.encoders.get(spec.name)
-        if (name or ("mlp" if spec.kind == "vector" else None)) == "mlp":
-            options.setdefault("num_patches", config.num_patches)
-        encoders[spec.name] = build_encoder(spec, config.dim, name, **options)
-    return encoders
+        encoder = build_encoder(
+            spec,
+            config.dim,
+            config.encoders.get(spec.name),
+            **config.encoder_options.get(spec.name, {}),
+        )
+        emitted = _tokens_emitted(encoder, spec)
+        if emitted is None and config.num_patches > 1:
+            encoder = nn.Sequential(
+                encoder, PatchTokenizer(config.dim, config.num_patches, config.dim)
+            )
+            emitted = config.num_patches
+        encoders[spec.name] = encoder
+        tokens.append(emitted or 1)
+    return encoders, tokens
 
 
-def _tokens(
-    specs: Sequence[ModalitySpec], encoders: Mapping[str, nn.Module], dim: int
-) -> list[int]:
-    """Tokens each encoder emits, found by one tiny forward pass."""
-    tokens = []
-    for spec in specs:
-        encoder = encoders[spec.name]
-        was_training = encoder.training
-        encoder.eval()
-        with torch.no_grad():
-            out = encoder(torch.zeros(2, *spec.shape))
-        encoder.train(was_training)
-        tokens.append(1 if out.dim() == 2 else out.shape[1])
-    return tokens
+def _tokens_emitted(encoder: nn.Module, spec: ModalitySpec) -> int | None:
+    """Tokens of a [B, T, D] output, None for a vector [B, D]; found by one tiny forward."""
+    was_training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        out = encoder(torch.zeros(2, *spec.shape))
+    encoder.train(was_training)
+    return None if out.dim() == 2 else out.shape[1]
 
 
 def _expert(specs, tokens, num_outputs: int, config: ModelConfig) -> InteractionExpert:
@@ -128,8 +138,7 @@ def build_model(
     """An :class:`I2MoE`, or a :class:`FusionModel` with ``config.vanilla``."""
     if config.ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation '{config.ablation}'; valid: {', '.join(ABLATIONS)}")
-    encoders = build_encoders(specs, config)
-    tokens = _tokens(specs, encoders, config.dim)
+    encoders, tokens = build_encoders(specs, config)
     if config.vanilla:
         return FusionModel(encoders=encoders, expert=_expert(specs, tokens, num_outputs, config))
 

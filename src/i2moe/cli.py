@@ -297,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"i2moe {args.command}: error: {_message(error)}\n")
         return 2
+    finally:
+        log.removeHandler(handler)  # main() called again in one process must not log twice
 
 
 def _is_user_error(error: Exception) -> bool:
@@ -321,4 +323,7 @@ def _message(error: Exception) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Sub-commands register with the importable module, not with this __main__ copy.
+    from i2moe.cli import main as package_main
+
+    sys.exit(package_main())

@@ -26,7 +26,8 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     """Attributes:
-    name: a bundled dataset name, or a path to a .npz / .csv / .parquet file.
+    name: a bundled dataset name, a path to a .npz / .csv / .parquet file, or
+        ``paper:<dataset>:<folder>`` for the paper's datasets (docs/reproduce.md).
     task: force the task ("classification", "multilabel", "regression"); inferred if None.
     options: keyword options of the reader (e.g. a table's column mapping).
     """
@@ -46,7 +47,7 @@ class TrainConfig:
     num_workers: data-loader worker processes.
     class_weights: cross-entropy class weights (classification).
     regression_loss: "mse" or "smooth_l1".
-    deterministic: ask PyTorch for deterministic algorithms.
+    deterministic: True, False or "warn" (Lightning's values): deterministic algorithms.
     """
 
     epochs: int = 10
@@ -63,7 +64,7 @@ class TrainConfig:
     num_workers: int = 0
     class_weights: list[float] | None = None
     regression_loss: str = "mse"
-    deterministic: bool = True
+    deterministic: bool | str = True
 
 
 @dataclass

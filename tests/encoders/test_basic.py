@@ -38,7 +38,7 @@ def test_encoder_shapes_and_gradients(encoder, x, shape):
 def test_registry_builds_by_kind_and_name():
     vec = ModalitySpec("v", (12,), "vector")
     assert build_encoder(vec, 8)(torch.randn(2, 12)).shape == (2, 8)
-    assert build_encoder(vec, 8, num_patches=3)(torch.randn(2, 12)).shape == (2, 3, 8)
+    assert isinstance(build_encoder(vec, 8), MLPEncoder)
     seq = ModalitySpec("s", (5, 4), "sequence")
     assert isinstance(build_encoder(seq, 8), GRUEncoder)
     assert isinstance(build_encoder(seq, 8, "lstm"), LSTMEncoder)

@@ -66,11 +66,13 @@ def test_every_method_scores_rows_that_sum_to_one(tiny_model_and_data):
 def test_write_attribution_files(tiny_model_and_data, tmp_path):
     model, dataset = tiny_model_and_data
     write_attribution(model, dataset, tmp_path, faithfulness={"rule": {"top_correct": 1.0}})
-    summary = json.loads((tmp_path / "attribution.json").read_text())
+    shares = json.loads((tmp_path / "attribution.json").read_text())
+    assert list(shares) == ["uni_a", "uni_b", "syn", "red"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    summary = json.loads((tmp_path / "attribution_methods.json").read_text())
     assert summary["method"] == DEFAULT_METHOD
     assert summary["paper_method"] == "weights"
-    assert list(summary["shares"]) == ["uni_a", "uni_b", "syn", "red"]
-    assert sum(summary["shares"].values()) == pytest.approx(1.0)
+    assert summary["methods"][DEFAULT_METHOD]["shares"] == shares
     assert set(summary["methods"]) == set(METHODS)
     assert summary["methods"]["rule"]["faithfulness"] == {"top_correct": 1.0}
     table = pd.read_csv(tmp_path / "attribution.csv")

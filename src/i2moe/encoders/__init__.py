@@ -29,14 +29,11 @@ def register_encoder(name: str) -> Callable[[EncoderBuilder], EncoderBuilder]:
 
 
 @register_encoder("mlp")
-def _mlp(spec: ModalitySpec, dim: int, *, num_patches: int = 1, **options) -> nn.Module:
+def _mlp(spec: ModalitySpec, dim: int, **options) -> nn.Module:
     flat = 1
     for s in spec.shape:
         flat *= s
-    encoder = MLPEncoder(flat, dim, **options)
-    if num_patches > 1:
-        return nn.Sequential(encoder, PatchTokenizer(dim, num_patches, dim))
-    return encoder
+    return MLPEncoder(flat, dim, **options)
 
 
 @register_encoder("patch")

@@ -110,7 +110,8 @@ class SwitchMoE(nn.Module):
 
         # Shapes are static under vmap, so the capacity is a Python int.
         capacity = max(1, math.ceil(self.capacity_factor * n / e))
-        position = ((one_hot.cumsum(dim=0) - 1.0) * one_hot).sum(dim=-1)  # [N] rank in expert
+        hits = one_hot.long()  # integer cumsum: CUDA has no deterministic float cumsum
+        position = ((hits.cumsum(dim=0) - 1) * hits).sum(dim=-1)  # [N] rank in expert
         keep = position < capacity  # [N]
         spare = e * capacity  # row index that collects (and discards) dropped tokens
         slot = torch.where(keep, index * capacity + position.long(), spare)  # [N]

@@ -296,12 +296,13 @@ def write_attribution(
 ) -> dict[str, Attribution]:
     """Write ``attribution.json`` and ``attribution.csv`` for a split into ``output_dir``.
 
-    ``attribution.json``: ``method`` (the default, best measured method), ``shares`` (its
-    dataset-level share per interaction, keys ``uni_<modality>``, ``syn``, ``red``, summing to
-    1), ``paper_method`` and ``methods`` (every method's shares, description and, when given,
-    its measured faithfulness). ``attribution.csv``: one row per sample, ``sample``, the
-    default method's score per interaction, and ``top`` (its top interaction) followed by the
-    top interaction of every other method (``top_<method>``).
+    ``attribution.json``: the chosen method's dataset-level share per interaction, keys
+    ``uni_<modality>``, ``syn``, ``red``, summing to 1. ``attribution_methods.json``:
+    ``method`` (the chosen one), ``paper_method`` and ``methods`` (every method's shares, top
+    interaction, description and, when given, its measured faithfulness).
+    ``attribution.csv``: one row per sample, ``sample``, the default method's score per
+    interaction, and ``top`` (its top interaction) followed by the top interaction of every
+    other method (``top_<method>``).
 
     Args:
         model: a trained I2MoE.
@@ -323,10 +324,12 @@ def write_attribution(
     chosen = results[method]
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    summary = {
+    # attribution.json holds only the shares, so its values sum to 1 as documented;
+    # attribution_methods.json says which method made them and how every method scored.
+    (output / "attribution.json").write_text(json.dumps(chosen.shares, indent=2))
+    details = {
         "method": method,
         "description": METHOD_DESCRIPTIONS[method],
-        "shares": chosen.shares,
         "paper_method": PAPER_METHOD,
         "methods": {
             name: {
@@ -338,7 +341,7 @@ def write_attribution(
             for name, result in results.items()
         },
     }
-    (output / "attribution.json").write_text(json.dumps(summary, indent=2))
+    (output / "attribution_methods.json").write_text(json.dumps(details, indent=2))
     if sample_ids is None:
         sample_ids = getattr(dataset, "sample_ids", None) or list(range(len(chosen.scores)))
     frame = pd.DataFrame(chosen.scores, columns=chosen.names)

@@ -68,15 +68,26 @@ def _interpret(
     num_examples: int,
 ) -> Explanation:
     from i2moe.interpret import explain
+    from i2moe.interpret.attribution import DEFAULT_METHOD, write_attribution
     from i2moe.training.run import _run_data
 
     if bundle is None:
         bundle = _run_data(config, info, data)
     dataset = bundle.split(split)
+    output_dir = default_output(run_dir, split, data) if output is None else output
+    # Written first, so that the report can show the attribution methods side by side.
+    write_attribution(
+        module.model,
+        dataset,
+        output_dir,
+        method=DEFAULT_METHOD if module.model.task == "classification" else "weights",
+        reference=bundle.train,
+        seed=seed,
+    )
     return explain(
         module.model,
         dataset,
-        default_output(run_dir, split, data) if output is None else output,
+        output_dir,
         samples=samples,
         sample_ids=sample_ids,
         tolerance=tolerance,

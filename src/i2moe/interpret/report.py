@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -251,11 +252,55 @@ def _samples(explanation: Explanation, figures: Mapping[str, Path]) -> str:
     )
 
 
+def _attribution(details: Mapping[str, Any] | None) -> str:
+    """Which interaction each attribution method names, beside its measured faithfulness."""
+    if not details:
+        return ""
+    rows = []
+    for name, method in details["methods"].items():
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in method["shares"].items())
+        faithfulness = method.get("faithfulness") or {}
+        measured = (
+            ", ".join(f"{k} {_number(v)}" for k, v in faithfulness.items())
+            if faithfulness
+            else "not measured"
+        )
+        marks = []
+        if name == details["method"]:
+            marks.append("default")
+        if name == details["paper_method"]:
+            marks.append("the paper's method")
+        label = f"{name} ({', '.join(marks)})" if marks else name
+        rows.append(
+            {
+                "method": label,
+                "what it is": method["description"],
+                "shares": shares,
+                "top interaction": method["top"],
+                "measured faithfulness": measured,
+            }
+        )
+    note = (
+        f"<p>The paper proposes reading the reweighting weights (<code>"
+        f"{html.escape(details['paper_method'])}</code>). On generated data with known "
+        "interactions (<code>i2moe faithfulness</code>, docs/faithfulness.md) they often name a "
+        "uniqueness expert where the truth is synergy or redundancy; the default here is "
+        f"<code>{html.escape(details['method'])}</code>. "
+        "<code>attribution.json</code> holds the default method's shares.</p>"
+    )
+    return (
+        '<h2 id="attribution">Which interaction? Attribution methods side by side</h2>'
+        + note
+        + _table(pd.DataFrame(rows), index=False)
+    )
+
+
 def render_report(
     explanation: Explanation,
     figures: Mapping[str, Path],
     *,
     title: str = "I2MoE interpretation",
+    attribution: Mapping[str, Any] | None = None,
 ) -> str:
     """The report as one HTML string.
 
@@ -264,10 +309,12 @@ def render_report(
         figures: name -> PNG path, as :func:`i2moe.interpret.figures.write_figures` returns
             (missing figures are left out).
         title: the page's title.
+        attribution: the contents of ``attribution_methods.json``, when written.
     """
     sections = [
         _header(explanation, title),
         _global(explanation, figures),
+        _attribution(attribution),
         _performance(explanation, figures),
         _agreement(explanation),
         _sensitivity(explanation, figures),
@@ -290,8 +337,12 @@ def write_report(
     *,
     title: str = "I2MoE interpretation",
 ) -> Path:
-    """Write :func:`render_report`'s page to ``path`` (``report.html``)."""
+    """Write :func:`render_report`'s page to ``path`` (``report.html``), with the attribution
+    section when ``attribution_methods.json`` lies beside it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(explanation, figures, title=title), encoding="utf-8")
+    details_file = path.parent / "attribution_methods.json"
+    details = json.loads(details_file.read_text()) if details_file.exists() else None
+    page = render_report(explanation, figures, title=title, attribution=details)
+    path.write_text(page, encoding="utf-8")
     return path

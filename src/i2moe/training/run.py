@@ -534,10 +534,20 @@ def _trainer(
         filename="best",
         monitor=monitor,
         mode=mode,
-        save_last=True,
         enable_version_counter=False,
     )
-    callbacks: list[L.Callback] = [checkpoint, RandomStateCheckpoint(), FlushLogsOnCheckpoint()]
+    # Lightning's save_last writes last.ckpt only in epochs that improve the best one, so a
+    # killed run would resume from its best epoch; this callback writes it after every epoch.
+    # It comes after ``checkpoint`` so the file holds that epoch's best-model state too.
+    last = ModelCheckpoint(
+        dirpath=output / "checkpoints", filename="last", enable_version_counter=False
+    )
+    callbacks: list[L.Callback] = [
+        checkpoint,
+        last,
+        RandomStateCheckpoint(),
+        FlushLogsOnCheckpoint(),
+    ]
     if train.early_stopping:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=train.early_stopping))
     loggers: list[Any] = [RunCSVLogger(output, resume_epoch)]
