@@ -14,16 +14,32 @@ from i2moe import bench, cli
 KEYS = {"train_ms", "infer_ms", "ops_per_step", "peak_mem_mb", "params"}
 
 
+def _job(size, variant, **changes):
+    job = {
+        "size": size,
+        "variant": variant,
+        "quick": True,
+        "device": "cpu",
+        "repeats": 1,
+        "warmup": 0,
+        "perturb_k": None,
+        "compile": False,
+        "bf16": False,
+        "threads": 1,
+        "floor": False,
+    }
+    return {**job, **changes}
+
+
 @pytest.fixture(scope="module")
 def quick_result(tmp_path_factory):
-    """One tiny size, every variant in its own worker subprocess (the default mode)."""
+    """One tiny size, all variants in this process."""
     path = tmp_path_factory.mktemp("bench") / "bench.json"
-    code = bench.main(["--quick", "--sizes", "imdb", "--device", "cpu", "--json", str(path)])
-    assert code == 0
+    argv = ["--quick", "--sizes", "imdb", "--device", "cpu", "--in-process", "--json", str(path)]
+    assert bench.main(argv) == 0
     return json.loads(path.read_text())
 
 
-@pytest.mark.slow
 def test_quick_json_has_exactly_the_documented_keys(quick_result):
     assert len(quick_result) == 1
     entry = quick_result[0]
@@ -38,11 +54,16 @@ def test_quick_json_has_exactly_the_documented_keys(quick_result):
     assert entry["loop"]["params"] == entry["fast"]["params"] > entry["vanilla"]["params"]
 
 
-@pytest.mark.slow
 def test_loop_path_dispatches_more_operators_than_the_fast_path(quick_result):
     entry = quick_result[0]
     assert entry["loop"]["ops_per_step"] > entry["fast"]["ops_per_step"]
     assert entry["fast"]["ops_per_step"] > entry["vanilla"]["ops_per_step"]
+
+
+@pytest.mark.parametrize("size", ["mosi", "adni"])
+def test_loop_counts_more_operators_at_every_size(size):
+    ops = {v: bench.measure_variant(_job(size, v))["ops_per_step"] for v in ("loop", "fast")}
+    assert ops["loop"] > ops["fast"]
 
 
 def test_op_counter_sees_forward_backward_and_optimizer():
@@ -61,24 +82,11 @@ def test_op_counter_sees_forward_backward_and_optimizer():
     assert any(name.startswith("aten._foreach") for name in counter.by_name)
 
 
-@pytest.mark.parametrize("size", ["mosi", "adni"])
-def test_loop_counts_more_operators_in_process(size):
-    job = {
-        "size": size,
-        "quick": True,
-        "device": "cpu",
-        "repeats": 1,
-        "warmup": 0,
-        "perturb_k": None,
-        "compile": False,
-        "bf16": False,
-        "threads": None,
-        "floor": False,
-    }
-    ops = {
-        v: bench.measure_variant({**job, "variant": v})["ops_per_step"] for v in ("loop", "fast")
-    }
-    assert ops["loop"] > ops["fast"]
+@pytest.mark.slow
+def test_worker_subprocess_measures_one_variant():
+    result = bench._run_worker(_job("imdb", "vanilla", floor=True))
+    assert set(result) == KEYS | {"floor_train_ms"}
+    assert result["peak_mem_mb"] >= 0 and result["ops_per_step"] > 0
 
 
 def test_cli_sub_command_writes_json_and_table(tmp_path, capsys):

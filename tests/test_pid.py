@@ -59,3 +59,12 @@ def test_generated_data_has_the_interaction_it_claims(num_modalities, interactio
     check = check_interaction(arrays["latent_bits"], arrays["y"])
     assert check.interaction == expected
     assert check.information == pytest.approx(1.0, abs=0.05)
+
+
+def test_and_gate_is_mixed_redundancy_and_synergy():
+    # BROJA of AND: about 0.311 bits redundancy and 0.5 bits synergy; no atom holds 90%.
+    atoms = pid_broja(_pmf(lambda a, b: a & b))
+    assert atoms.redundancy == pytest.approx(0.311, abs=0.01)
+    assert atoms.synergy == pytest.approx(0.5, abs=0.01)
+    latent = np.array([[a, b] for a in range(2) for b in range(2)] * 25)
+    assert check_interaction(latent, latent[:, 0] & latent[:, 1]).interaction == "mixed"

@@ -51,6 +51,7 @@ MIXTURE = {"uniqueness": 0.25, "synergy": 0.5, "redundancy": 0.25}
 NUM_TOKENS = 4
 CUE_SCALE = 2.0
 CIRCULAR_BINS = 4
+LEARNED_ACCURACY = 0.8  # a model below this test accuracy did not learn its data set
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,7 @@ def train_model(
     train = splits["train"]
     generator = torch.Generator().manual_seed(seed)
     best, best_state = -1.0, None
-    for _ in range(epochs):
+    for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(train), generator=generator)
         for start in range(0, len(order), batch_size):
@@ -265,6 +266,7 @@ def train_model(
             loss.backward()
             optimizer.step()
         accuracy = _accuracy(model, splits["val"])
+        log.debug("epoch %d: validation accuracy %.4f", epoch, accuracy)
         if accuracy >= best:  # ties: keep the later, better-trained reweighter
             best, best_state = accuracy, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
@@ -282,55 +284,94 @@ def evaluate_case(
     trainings: dict[str, float] = TRAININGS,
 ) -> list[dict[str, Any]]:
     """Train each kind of model on one suite data set and score every attribution method."""
+    import time
+
     import numpy as np
 
     from i2moe.interpret.attribution import METHODS, attribute
 
     arrays = make_data(case, num_samples=num_samples, seed=seed)
+    names = [str(v) for v in arrays["interaction_names"]]
     truth = true_interaction(arrays)
     specs, splits = _datasets(arrays)
     test_codes = arrays["interaction"][arrays["split"] == 2]
     rows = []
     for training, weight in trainings.items():
+        start = time.perf_counter()
         model = train_model(
             specs, splits, evidence_weight=weight, fusion=fusion, epochs=epochs, seed=seed
         )
+        seconds = time.perf_counter() - start
         accuracy = _accuracy(model, splits["test"])
         results = attribute(model, splits["test"], METHODS, reference=splits["train"], seed=seed)
         for method, result in results.items():
-            rows.append(
-                {
-                    "dataset": case.name,
-                    "kind": case.kind,
-                    "modalities": case.num_modalities,
-                    "embedding": case.embedding,
-                    "seed": seed,
-                    "training": training,
-                    "method": method,
-                    "truth": truth,
-                    "top": result.top,
-                    "top_correct": result.top == truth,
-                    "truth_share": result.shares[truth],
-                    "sample_agreement": float(np.mean(result.labels() == test_codes)),
-                    "accuracy": accuracy,
-                }
-            )
+            right = result.labels() == test_codes
+            row = {
+                "dataset": case.name,
+                "kind": case.kind,
+                "modalities": case.num_modalities,
+                "embedding": case.embedding,
+                "seed": seed,
+                "training": training,
+                "method": method,
+                "truth": truth,
+                "top": result.top,
+                "top_correct": result.top == truth,
+                "truth_share": result.shares[truth],
+                "sample_agreement": float(np.mean(right)),
+                "accuracy": accuracy,
+                "learned": accuracy >= LEARNED_ACCURACY,
+                "train_seconds": round(seconds, 1),
+            }
+            for mechanism in ("uni", "syn", "red"):  # per-mechanism agreement, mixtures only
+                code = names.index("uni_mod0" if mechanism == "uni" else mechanism)
+                mine = test_codes == code
+                row[f"agreement_{mechanism}"] = (
+                    float(np.mean(right[mine])) if case.kind == "mixed" and mine.any() else None
+                )
+            rows.append(row)
     return rows
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """One row per (training, method): top-1 rate over data sets, per-sample agreement on
-    mixtures, mean share of the true interaction, mean test accuracy."""
-    grouped = results.groupby(["training", "method"], sort=False)
-    mixtures = results[results["kind"] == "mixed"].groupby(["training", "method"], sort=False)
+    """One row per (training, method): data sets, share of them whose model learned the task
+    (test accuracy >= ``LEARNED_ACCURACY``), top-1 rate over all data sets and over the learned
+    ones, per-sample agreement on mixtures, mean share of the true interaction, mean test
+    accuracy."""
+    keys = ["training", "method"]
+    results = results.assign(
+        learned_correct=results["top_correct"].where(results["learned"].astype(bool))
+    )
+    grouped = results.groupby(keys, sort=False)
+    mixtures = results[results["kind"] == "mixed"].groupby(keys, sort=False)
     table = grouped.agg(
         datasets=("top_correct", "size"),
+        learned=("learned", "mean"),
         top_correct=("top_correct", "mean"),
+        top_correct_learned=("learned_correct", "mean"),
         truth_share=("truth_share", "mean"),
         accuracy=("accuracy", "mean"),
     )
     table["mixture_agreement"] = mixtures["sample_agreement"].mean()
     return table.reset_index()
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None or value != value else round(float(value), 3)  # NaN -> None
+
+
+def scores(table: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
+    """The summary as training -> method -> measured faithfulness (the layout of the packaged
+    ``i2moe/interpret/faithfulness_scores.json`` that :func:`write_attribution` reads)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in table.to_dict(orient="records"):
+        out.setdefault(row["training"], {})[row["method"]] = {
+            "top_correct": round(float(row["top_correct"]), 3),
+            "top_correct_learned": _rounded(row["top_correct_learned"]),
+            "mixture_agreement": _rounded(row["mixture_agreement"]),
+            "datasets": int(row["datasets"]),
+        }
+    return out
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -359,8 +400,12 @@ def run_benchmark(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the suite; return (per data set and method results, summary table).
 
-    With ``output`` the folder gets ``results.csv``, ``ground_truth.csv`` and ``summary.md``.
+    With ``output`` the folder gets ``results.csv`` (rewritten after every data set, so an
+    interrupted run keeps what it measured), ``ground_truth.csv``, ``summary.md`` and
+    ``scores.json`` (:func:`scores`).
     """
+    import json
+
     import pandas as pd
 
     from i2moe.pid import dit_available
@@ -371,6 +416,9 @@ def run_benchmark(
         log.warning("dit is not installed: ground truth not verified by PID (pip install dit)")
         check_pid = False
     rows: list[dict[str, Any]] = []
+    folder = None if output is None else Path(output)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     for case in cases:
         if check_pid and case.embedding == embeddings[0]:  # latents do not depend on it
             for seed in seeds:
@@ -387,24 +435,73 @@ def run_benchmark(
             )
             rows += case_rows
             log.info(
-                "%s seed %d: %s",
+                "%s seed %d: accuracy %s; %s",
                 case.name,
                 seed,
+                "/".join(f"{r['accuracy']:.3f}" for r in case_rows if r["method"] == "weights"),
                 ", ".join(f"{r['training']}/{r['method']}={r['top']}" for r in case_rows),
             )
+            if folder is not None:
+                pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
     results = pd.DataFrame(rows)
     table = summarise(results)
-    if output is not None:
-        folder = Path(output)
-        folder.mkdir(parents=True, exist_ok=True)
-        results.to_csv(folder / "results.csv", index=False)
+    if folder is not None:
         pd.DataFrame(checks).to_csv(folder / "ground_truth.csv", index=False)
         (folder / "summary.md").write_text(markdown_table(table))
+        (folder / "scores.json").write_text(json.dumps(scores(table), indent=2))
     return results, table
+
+
+def accuracy_cost(
+    data: str = "mfeat",
+    *,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    epochs: int = 5,
+    dim: int = 32,
+    trainings: dict[str, float] = TRAININGS,
+) -> pd.DataFrame:
+    """Test accuracy of each training on a real single-label data set (the lean loop of
+    :func:`train_model`, D = ``dim``): one row per (seed, training), data split by the seed."""
+    import time
+
+    import pandas as pd
+
+    from i2moe.data.load import load_data
+
+    rows = []
+    for seed in seeds:
+        bundle = load_data(data, seed=seed)
+        if bundle.task != "classification":
+            raise ValueError(f"{data!r} is {bundle.task}; the accuracy check needs single-label")
+        splits = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
+        for training, weight in trainings.items():
+            start = time.perf_counter()
+            model = train_model(
+                bundle.modalities, splits, evidence_weight=weight, dim=dim, epochs=epochs, seed=seed
+            )
+            rows.append(
+                {
+                    "data": data,
+                    "seed": seed,
+                    "training": training,
+                    "test_accuracy": _accuracy(model, bundle.test),
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
+            log.info("%s seed %d %s: %.4f", data, seed, training, rows[-1]["test_accuracy"])
+    return pd.DataFrame(rows)
 
 
 def cmd_faithfulness(args: argparse.Namespace) -> int:
     """Handler of ``i2moe faithfulness``."""
+    if args.accuracy:
+        frame = accuracy_cost(args.accuracy, seeds=tuple(args.seeds), epochs=args.epochs, dim=32)
+        table = frame.groupby("training", sort=False)["test_accuracy"].agg(["mean", "std"])
+        sys.stdout.write(markdown_table(frame) + "\n" + markdown_table(table.reset_index()))
+        if args.output is not None:
+            args.output.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(args.output / f"accuracy_{args.accuracy}.csv", index=False)
+        return 0
     options: dict[str, Any] = {
         "seeds": tuple(args.seeds),
         "modalities": tuple(args.modalities),
@@ -416,7 +513,7 @@ def cmd_faithfulness(args: argparse.Namespace) -> int:
         "check_pid": not args.no_pid,
     }
     if args.quick:
-        options.update(modalities=(2, 3), num_samples=min(args.samples, 1500))
+        options.update(modalities=(2,), embeddings=("vector",))
     _, table = run_benchmark(args.output, **options)
     sys.stdout.write(markdown_table(table))
     return 0
@@ -441,7 +538,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--fusion", default="transformer", help="experts' backbone")
     parser.add_argument("--no-pid", action="store_true", help="skip the PID ground-truth check")
     parser.add_argument(
-        "--quick", action="store_true", help="2 and 3 modalities, at most 1,500 samples"
+        "--accuracy",
+        metavar="DATA",
+        help="instead: test accuracy of the paper's and the evidence training on a real data set "
+        "(e.g. mfeat; D = 32, --epochs, one run per --seeds)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="2 modalities, vector embeddings only (6 data sets)"
     )
     parser.set_defaults(handler=cmd_faithfulness)
 

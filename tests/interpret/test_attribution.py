@@ -13,7 +13,10 @@ from i2moe.interpret.attribution import (
     DEFAULT_METHOD,
     METHODS,
     attribute,
+    fit_probes,
+    measured_faithfulness,
     paper_rule,
+    sensitivity_rule,
     soft_rule,
     write_attribution,
 )
@@ -41,6 +44,30 @@ def test_soft_rule_matches_the_hard_rule_on_certain_agreements_and_sums_to_one()
     assert soft.shape == (50, 5)
     np.testing.assert_allclose(soft.sum(1), 1.0)
     assert (soft >= 0).all()
+
+
+def test_sensitivity_rule_on_hand_made_necessities():
+    necessity = np.array([[1, 0, 0, 1], [0, 1, 0, 1]], dtype=float)  # [M, B]
+    # sample 0: only modality 0 is needed; 1: only modality 1; 2: neither (red); 3: both (syn)
+    assert sensitivity_rule(necessity).argmax(1).tolist() == [0, 1, 3, 2]
+    three = np.array([[1, 0, 1], [0, 0, 1], [0, 0, 1]], dtype=float)
+    assert sensitivity_rule(three).argmax(1).tolist() == [0, 4, 3]
+    soft = sensitivity_rule(np.random.default_rng(0).uniform(size=(3, 50)))
+    np.testing.assert_allclose(soft.sum(1), 1.0)
+    assert (soft >= 0).all()
+
+
+def test_probe_of_an_uninformative_modality_stays_at_the_prior():
+    generator = torch.Generator().manual_seed(0)
+    classes = torch.randint(0, 2, (400,), generator=generator)
+    informative = torch.randn(400, 8, generator=generator) + 2.0 * classes[:, None]
+    noise = torch.randn(400, 8, generator=generator)
+    probes = fit_probes([informative, noise], classes.numpy(), 2, seed=0)
+    with torch.no_grad():
+        told = probes[0](informative).softmax(-1)[torch.arange(400), classes]
+        guessed = probes[1](noise).softmax(-1)[torch.arange(400), classes]
+    assert told.mean() > 0.9
+    assert (guessed - 0.5).abs().max() < 0.1  # no spurious agreement from fitting noise
 
 
 @pytest.fixture
@@ -78,9 +105,38 @@ def test_write_attribution_files(tiny_model_and_data, tmp_path):
     table = pd.read_csv(tmp_path / "attribution.csv")
     assert len(table) == 40
     assert list(table.columns[:5]) == ["sample", "uni_a", "uni_b", "syn", "red"]
-    np.testing.assert_allclose(table[["uni_a", "uni_b", "syn", "red"]].sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(table[["uni_a", "uni_b", "syn", "red"]].sum(axis=1), 1.0, atol=1e-6)
     assert set(table["top"]) <= {"uni_a", "uni_b", "syn", "red"}
-    assert {"top_weights", "top_rule_hard"} <= set(table.columns)
+    assert {"top_weights", "top_rule_hard", "top_sensitivity"} - {f"top_{DEFAULT_METHOD}"} <= set(
+        table.columns
+    )
+
+
+def test_packaged_scores_fill_faithfulness_by_default(tiny_model_and_data, tmp_path):
+    model, dataset = tiny_model_and_data
+    packaged = measured_faithfulness(model)
+    assert set(packaged) == set(METHODS)
+    assert {"top_correct", "mixture_agreement", "training"} <= set(packaged[DEFAULT_METHOD])
+    assert packaged[DEFAULT_METHOD]["training"] == "paper"
+    model.evidence_weight = 1.0
+    assert measured_faithfulness(model)[DEFAULT_METHOD]["training"] == "evidence"
+    model.evidence_weight = 0.0
+    write_attribution(model, dataset, tmp_path)
+    summary = json.loads((tmp_path / "attribution_methods.json").read_text())
+    for name in METHODS:
+        assert summary["methods"][name]["faithfulness"] == packaged[name]
+
+
+def test_regression_model_is_attributed_by_its_weights(tmp_path):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    modalities = {"a": rng.standard_normal((12, 4)), "b": rng.standard_normal((12, 3))}
+    dataset = ArrayDataset(modalities, rng.standard_normal(12), "regression")
+    model = i2moe_model({"a": (4,), "b": (3,)}, 1, dim=8, task="regression").eval()
+    results = write_attribution(model, dataset, tmp_path, method="weights")
+    assert list(results) == ["weights"]
+    with pytest.raises(ValueError, match="classification"):
+        attribute(model, dataset, ["rule"])
 
 
 def test_unknown_method_is_refused(tiny_model_and_data, tmp_path):

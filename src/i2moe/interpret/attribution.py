@@ -22,6 +22,14 @@ mean score.
   i.e. exactly one modality alone suffices -> uniqueness, none -> synergy, several ->
   redundancy (for two modalities: both -> redundancy, the paper's rule).
 * ``rule_hard``: the same rule on hard class predictions, exactly as the paper states it.
+* ``sensitivity``: the modality sensitivity of :mod:`i2moe.interpret.analysis` read as an
+  interaction: modality m's embedding is replaced by the model's own perturbation and
+  n_m = chance-normalised share of draws whose predicted class flips (a flip rate of
+  1 - prior(c) is what an uninformative replacement gives). Then::
+
+      uni_m = n_m * prod_{k != m} (1 - n_k),  red = prod_k (1 - n_k),  syn = 1 - the others
+
+  i.e. only m is needed -> uniqueness, none is needed -> redundancy, several -> synergy.
 """
 
 from __future__ import annotations
@@ -42,14 +50,31 @@ if TYPE_CHECKING:
 
     from i2moe.model import I2MoE
 
-METHODS: tuple[str, ...] = ("weights", "rule", "rule_hard")
+METHODS: tuple[str, ...] = ("weights", "rule", "rule_hard", "sensitivity")
 PAPER_METHOD = "weights"
 DEFAULT_METHOD = "rule"
 METHOD_DESCRIPTIONS = {
     "weights": "I2MoE reweighting weights (the paper's explanation, section 3.3 / Figure 4)",
     "rule": "the paper's per-sample rule (section 3.3), soft, with unimodal probes",
     "rule_hard": "the paper's per-sample rule (section 3.3) on hard predictions",
+    "sensitivity": "modality sensitivity: which modalities' replacement flips the prediction",
 }
+SENSITIVITY_DRAWS = 4
+SCORES_FILE = Path(__file__).with_name("faithfulness_scores.json")
+
+
+def measured_faithfulness(model: I2MoE | None = None) -> dict[str, Any]:
+    """The packaged scores of ``i2moe faithfulness`` (``docs/faithfulness.md``): method ->
+    measured faithfulness, for the training of ``model`` (``evidence`` when its
+    ``evidence_weight`` > 0, else ``paper``); empty when the file is absent."""
+    if not SCORES_FILE.exists():
+        return {}
+    packaged = json.loads(SCORES_FILE.read_text())
+    training = "evidence" if getattr(model, "evidence_weight", 0.0) > 0 else "paper"
+    return {
+        method: {**values, "benchmark": packaged["benchmark"], "training": training}
+        for method, values in packaged["trainings"].get(training, {}).items()
+    }
 
 
 def interaction_names(modality_names: Sequence[str]) -> list[str]:
@@ -92,12 +117,27 @@ def soft_rule(agreement: np.ndarray) -> np.ndarray:
     return scores / scores.sum(1, keepdims=True)
 
 
+def sensitivity_rule(necessity: np.ndarray) -> np.ndarray:
+    """Necessities [M, B] in [0, 1] (replacing modality m changes the prediction) -> scores
+    [B, M+2]: only m needed -> uni_m, none -> red, several -> syn."""
+    necessity = np.clip(np.asarray(necessity, dtype=np.float64), 0.0, 1.0)
+    kept = 1.0 - necessity
+    num_modalities = necessity.shape[0]
+    unique = np.stack(
+        [necessity[m] * np.prod(np.delete(kept, m, axis=0), axis=0) for m in range(num_modalities)]
+    )  # [M, B]
+    redundancy = np.prod(kept, axis=0)
+    synergy = np.clip(1.0 - unique.sum(0) - redundancy, 0.0, 1.0)
+    scores = np.concatenate([unique, synergy[None], redundancy[None]]).T
+    return scores / scores.sum(1, keepdims=True)
+
+
 @dataclass
 class Collected:
     """One pass of a model over a split."""
 
     pooled: list[Tensor]  # M tensors [N, D], token-mean-pooled clean embeddings
-    probabilities: np.ndarray  # [N, C] the model's class probabilities
+    probabilities: np.ndarray  # [N, C] class probabilities (other tasks: the raw outputs)
     weights: np.ndarray  # [N, E] reweighting weights
 
 
@@ -116,7 +156,10 @@ def collect(model: I2MoE, dataset: Dataset, batch_size: int = 512) -> Collected:
         for m, emb in enumerate(model.embed(batch["inputs"], observed)):
             pooled[m].append(emb.mean(dim=1))
         output = model(batch["inputs"], observed)
-        probabilities.append(_probabilities(output.prediction, model.task))
+        prediction = output.prediction
+        probabilities.append(
+            prediction.softmax(-1) if model.task == "classification" else prediction
+        )
         weights.append(output.weights)
     model.train(was_training)
     return Collected(
@@ -124,15 +167,6 @@ def collect(model: I2MoE, dataset: Dataset, batch_size: int = 512) -> Collected:
         probabilities=torch.cat(probabilities).numpy(),
         weights=torch.cat(weights).numpy(),
     )
-
-
-def _probabilities(prediction: Tensor, task: str) -> Tensor:
-    if task != "classification":
-        raise ValueError(
-            f"interaction attribution by the per-sample rule needs a classification model, "
-            f"not {task!r}; use method 'weights'"
-        )
-    return prediction.softmax(-1)
 
 
 def fit_probes(
@@ -143,25 +177,46 @@ def fit_probes(
     seed: int = 0,
     steps: int = 300,
     hidden: int = 32,
+    holdout: float = 0.25,
+    check_every: int = 10,
 ) -> list[nn.Module]:
     """One small MLP per modality mapping its pooled embedding to the model's predicted class.
 
-    Trained full-batch with Adam (lr 1e-2, weight decay 1e-4), seeded. The embeddings are
-    standardised inside each probe.
+    Trained full-batch with Adam (lr 1e-2, weight decay 1e-4), seeded, on ``1 - holdout`` of
+    the samples; the step with the lowest cross-entropy on the held-out rest is kept (checked
+    every ``check_every`` steps). A probe starts at the class prior, so a modality that does
+    not tell the model's class stays there instead of fitting noise, which would read as
+    agreement on new samples. The embeddings are standardised inside each probe.
     """
     generator = torch.Generator().manual_seed(seed)
     target = torch.as_tensor(classes, dtype=torch.long)
+    order = torch.randperm(len(target), generator=generator)
+    cut = int(round(len(target) * (1.0 - holdout))) if len(target) >= 8 else len(target)
+    fit_rows, held_rows = order[:cut], order[cut:] if cut < len(target) else order
+    prior = torch.bincount(target[fit_rows], minlength=num_classes).float() + 1.0
+    log_prior = (prior / prior.sum()).log()
     probes = []
     for features in pooled:
         features = features.detach().float()
         mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
-        probe = _Probe(mean, std, features.shape[1], hidden, num_classes, generator)
+        probe = _Probe(mean, std, features.shape[1], hidden, num_classes, generator, log_prior)
         optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2, weight_decay=1e-4)
-        for _ in range(steps):
-            loss = nn.functional.cross_entropy(probe(features), target)
+        best, best_state = float("inf"), None
+        for step in range(steps + 1):
+            if step % check_every == 0 or step == steps:
+                with torch.no_grad():
+                    held = nn.functional.cross_entropy(
+                        probe(features[held_rows]), target[held_rows]
+                    ).item()
+                if held < best:
+                    best, best_state = held, {k: v.clone() for k, v in probe.state_dict().items()}
+            if step == steps:
+                break
+            loss = nn.functional.cross_entropy(probe(features[fit_rows]), target[fit_rows])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        probe.load_state_dict(best_state)
         probe.eval()
         probes.append(probe)
     return probes
@@ -176,6 +231,7 @@ class _Probe(nn.Module):
         hidden: int,
         num_classes: int,
         generator: torch.Generator,
+        log_prior: Tensor,
     ) -> None:
         super().__init__()
         self.register_buffer("mean", mean)
@@ -183,12 +239,12 @@ class _Probe(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
         )
-        for layer in self.net:
-            if isinstance(layer, nn.Linear):
-                bound = 1.0 / width**0.5 if layer is self.net[0] else 1.0 / hidden**0.5
-                with torch.no_grad():
-                    layer.weight.uniform_(-bound, bound, generator=generator)
-                    layer.bias.zero_()
+        first, last = self.net[0], self.net[2]
+        with torch.no_grad():
+            first.weight.uniform_(-(width**-0.5), width**-0.5, generator=generator)
+            first.bias.zero_()
+            last.weight.zero_()  # starts at the prior: agreement 0 until the data say more
+            last.bias.copy_(log_prior)
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net((features - self.mean) / self.std)
@@ -246,6 +302,11 @@ def attribute(
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown attribution methods {unknown}; valid: {', '.join(METHODS)}")
+    if model.task != "classification" and any(m != "weights" for m in methods):
+        raise ValueError(
+            f"the methods {[m for m in methods if m != 'weights']} need a classification model, "
+            f"not {model.task!r}; use method 'weights'"
+        )
     names = interaction_names(model.modality_names)
     collected = collected or collect(model, dataset)
     results = {}
@@ -280,7 +341,24 @@ def attribute(
         if "rule_hard" in methods:
             codes = paper_rule(predicted, single.argmax(-1))
             results["rule_hard"] = Attribution("rule_hard", names, np.eye(len(names))[codes])
+    if "sensitivity" in methods:
+        results["sensitivity"] = Attribution(
+            "sensitivity", names, _sensitivity_scores(model, dataset, collected, seed)
+        )
     return {m: results[m] for m in methods}
+
+
+def _sensitivity_scores(
+    model: I2MoE, dataset: Dataset, collected: Collected, seed: int
+) -> np.ndarray:
+    from i2moe.interpret.analysis import collect as collect_sensitivity
+
+    measured = collect_sensitivity(model, dataset, draws=SENSITIVITY_DRAWS, seed=seed)
+    predicted = collected.probabilities.argmax(1)
+    prior = np.bincount(predicted, minlength=collected.probabilities.shape[1]) / len(predicted)
+    chance = np.clip(1.0 - prior[predicted], 1e-6, None)  # flip rate of a useless replacement
+    flip = np.nan_to_num(measured.flip.numpy().T, nan=0.0)  # [M, N]; missing: not needed
+    return sensitivity_rule(flip / chance[None])
 
 
 def write_attribution(
@@ -311,7 +389,9 @@ def write_attribution(
         method: the default method, from :data:`METHODS`.
         reference: the split the rule's probes are fitted on (default ``dataset``).
         sample_ids: one id per sample (default ``dataset.sample_ids`` or the position).
-        faithfulness: method -> measured faithfulness (``i2moe faithfulness``), shown beside it.
+        faithfulness: method -> measured faithfulness, shown beside it; default the packaged
+            scores of ``i2moe faithfulness`` for the model's training
+            (:func:`measured_faithfulness`).
         seed: seed of the probes.
 
     Returns:
@@ -322,6 +402,8 @@ def write_attribution(
         raise ValueError(f"attribution method {method!r} does not apply; valid: {methods}")
     results = attribute(model, dataset, methods, reference=reference, seed=seed)
     chosen = results[method]
+    if faithfulness is None:
+        faithfulness = measured_faithfulness(model)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     # attribution.json holds only the shares, so its values sum to 1 as documented;
@@ -336,7 +418,7 @@ def write_attribution(
                 "description": METHOD_DESCRIPTIONS[name],
                 "shares": result.shares,
                 "top": result.top,
-                "faithfulness": (faithfulness or {}).get(name),
+                "faithfulness": faithfulness.get(name),
             }
             for name, result in results.items()
         },

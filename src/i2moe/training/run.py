@@ -54,8 +54,9 @@ class RunError(RuntimeError):
     """A run folder cannot be used as asked (exists already, missing, or damaged)."""
 
 
-# Files only ``fit`` writes: a folder holding one of them (or a seed folder holding one) is a run.
-RUN_MARKERS: tuple[str, ...] = ("config.yaml", "run.json")
+# A run's data description, written first by every run: a folder holding one (itself, in a
+# seed folder ``seed_<s>/``, or in a comparison's ``<row>/seed_<s>/``) holds runs.
+RUN_MARKERS: tuple[str, ...] = ("run.json", "seed_*/run.json", "*/seed_*/run.json")
 # What may differ between a run and the command that resumes it: the length of training and
 # the hardware. Everything else would silently change the run being continued.
 RESUMABLE_TRAIN_FIELDS: tuple[str, ...] = (
@@ -135,15 +136,19 @@ def _numpy_state_from_plain(state: dict[str, Any]) -> tuple:
 
 
 class RandomStateCheckpoint(L.Callback):
-    """Saves and restores the random generators with each checkpoint (exact resume on CPU)."""
+    """Saves and restores the random generators with each checkpoint (exact resume on CPU;
+    the CUDA generators too, where there are GPUs)."""
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
-        checkpoint["i2moe_random_state"] = {
+        state = {
             "torch": torch.get_rng_state(),
             # Kept as plain tensors and numbers so the file loads with weights_only=True.
             "numpy": _numpy_state_to_plain(np.random.get_state()),
             "python": random.getstate(),
         }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["i2moe_random_state"] = state
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("i2moe_random_state")
@@ -151,6 +156,10 @@ class RandomStateCheckpoint(L.Callback):
             torch.set_rng_state(state["torch"])
             np.random.set_state(_numpy_state_from_plain(state["numpy"]))
             random.setstate(state["python"])
+            cuda = state.get("cuda")
+            # Only onto the same number of GPUs: elsewhere the states would not match devices.
+            if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(cuda)
 
 
 def _loader(
@@ -231,8 +240,7 @@ class RunCSVLogger(CSVLogger):
 
 
 def _holds_run(folder: Path) -> bool:
-    patterns = [*RUN_MARKERS, *(f"seed_*/{marker}" for marker in RUN_MARKERS)]
-    return any(next(folder.glob(pattern), None) is not None for pattern in patterns)
+    return any(next(folder.glob(pattern), None) is not None for pattern in RUN_MARKERS)
 
 
 def check_output(output: Path, *, resume: bool, overwrite: bool) -> bool:
@@ -263,10 +271,10 @@ def check_output(output: Path, *, resume: bool, overwrite: bool) -> bool:
         )
     if not _holds_run(output):
         shown = ", ".join(contents[:5]) + (", ..." if len(contents) > 5 else "")
-        flag = "--resume" if resume else "--overwrite"
+        flag = "--resume only continues" if resume else "--overwrite only replaces"
         raise RunError(
-            f"{output}: holds files that are not an i2moe run ({shown}); {flag} only continues "
-            "or replaces a folder written by 'i2moe fit'; expected a new or empty folder"
+            f"{output}: holds files that are not an i2moe run ({shown}); {flag} a folder "
+            "written by 'i2moe fit'; expected a new or empty folder"
         )
     return True
 
@@ -477,7 +485,8 @@ def check_trainer(config: RunConfig, origins: Mapping[str, str] | None = None) -
         named = [f"train.{name}" for name in fields if f"train.{name}" in (origins or {})]
         settings = ", ".join(f"{name} {getattr(train, name)!r}" for name in fields)
         raise ConfigError(
-            f"{_field(origins, named[0] if named else 'train')} ({settings}): {error}; expected "
+            f"{_field(origins, named[0] if named else 'train')} ({settings}): "
+            f"{str(error).rstrip('.')}; expected "
             "settings this machine supports (e.g. --accelerator cpu)"
         ) from error
 
@@ -610,8 +619,8 @@ def fit_one(
             config.data.name, task=config.data.task, seed=seed, **config.data.options
         )
     seed_config = dataclasses.replace(config, train=dataclasses.replace(config.train, seeds=[seed]))
+    write_atomic(output / "run.json", json.dumps(run_info(bundle), indent=2))  # marks a run
     write_atomic(output / "config.yaml", _config_text(seed_config))
-    write_atomic(output / "run.json", json.dumps(run_info(bundle), indent=2))
 
     class_weights = config.train.class_weights or bundle.class_weights
     module = task_from_config(
