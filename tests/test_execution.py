@@ -54,6 +54,15 @@ def test_stack_moves_with_the_module_and_saves_stacked_state():
     assert stack.double().stacked.head.net[0].weight.dtype == torch.float64
 
 
+def test_chunked_vmap_equals_one_call():
+    experts = [e.eval() for e in _experts(5)]
+    x = [torch.randn(4, 1, 8), torch.randn(4, 3, 8)]
+    whole = ExpertStack(experts).eval()(x)
+    chunked = ExpertStack(experts, chunk_size=2).eval()(x)
+    for a, b in zip(whole, chunked, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_unknown_execution_is_refused():
     with pytest.raises(ValueError, match="vmap, loop"):
         ExpertStack(_experts(), "threads")

@@ -39,6 +39,9 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from i2moe.builders import i2moe_model, vanilla_model
+from i2moe.losses import total_loss
+
 log = logging.getLogger(__name__)
 
 VARIANTS = ("vanilla", "loop", "fast")
@@ -252,8 +255,6 @@ def passes(size: BenchSize, perturb_k: int | None) -> int:
 
 def build_variant(size: BenchSize, variant: str, perturb_k: int | None = None) -> torch.nn.Module:
     """The vanilla backbone, or I2MoE with the loop or the fast (vmap) expert execution."""
-    from i2moe.builders import i2moe_model, vanilla_model
-
     if variant == "vanilla":
         return vanilla_model(size.modalities, size.num_outputs, **size.model)
     if variant not in EXECUTION:
@@ -328,9 +329,6 @@ class _Steps:
         device: torch.device,
         bf16: bool,
     ) -> None:
-        from i2moe.losses import total_loss
-
-        self._total_loss = total_loss
         self.model = model.to(device)
         self.runner: Callable[..., Any] = self.model
         self.size = size
@@ -345,7 +343,7 @@ class _Steps:
         self.optimizer.zero_grad(set_to_none=True)
         with _autocast(self.device, self.bf16):
             output = self.runner(self.inputs)
-            loss = self._total_loss(
+            loss = total_loss(
                 output,
                 self.target,
                 self.size.task,
@@ -470,7 +468,7 @@ def _run_worker(job: dict[str, Any]) -> dict[str, Any]:
         return json.loads(result_path.read_text())
 
 
-def worker_main(job_path: str) -> int:
+def _worker_main(job_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     result = measure_variant(job)
     Path(job["result_path"]).write_text(json.dumps(result))
@@ -683,7 +681,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     if args.worker:
-        return worker_main(args.worker)
+        return _worker_main(args.worker)
     try:
         return handle(args)
     except ValueError as error:

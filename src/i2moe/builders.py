@@ -52,6 +52,8 @@ class ModelConfig:
         ablation: one of ABLATIONS (METHOD.md section 6).
         perturb_k: modalities perturbed per step for "less-forward" (or as a speed option).
         execution: "vmap" (fast) or "loop" (reference).
+        expert_chunk_size: experts per vmap call; None runs all at once (best on GPU; chunks
+            of 2-3 can be faster on CPU at large sizes, docs/benchmarks.md).
         identical_init: start every expert from one initialisation (the authors' code) rather
             than independent initialisations (our default).
         evidence_weight: 0 (default) is the paper's training; above 0 trains the reweighter on
@@ -77,6 +79,7 @@ class ModelConfig:
     ablation: str = "none"
     perturb_k: int | None = None
     execution: str = "vmap"
+    expert_chunk_size: int | None = None
     identical_init: bool = False
     evidence_weight: float = 0.0
 
@@ -174,6 +177,7 @@ def build_model(
         interaction_space="latent" if config.ablation == "latent-contrastive" else "output",
         perturb_k=perturb_k,
         execution=config.execution,
+        expert_chunk_size=config.expert_chunk_size,
         evidence_weight=config.evidence_weight,
     )
 

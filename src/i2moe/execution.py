@@ -52,13 +52,21 @@ class ExpertStack(nn.Module):
         experts: E modules of the same architecture, each already initialised (independently,
             or as copies of one). Their weights are copied into stacked parameters.
         execution: "vmap" (fast path) or "loop" (reference path).
+        chunk_size: experts per vmap call (None: all at once). Smaller chunks keep the working
+            set in cache on CPU at large sizes, for more operator calls (docs/benchmarks.md).
     """
 
-    def __init__(self, experts: Sequence[nn.Module], execution: str = "vmap") -> None:
+    def __init__(
+        self,
+        experts: Sequence[nn.Module],
+        execution: str = "vmap",
+        chunk_size: int | None = None,
+    ) -> None:
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution '{execution}'; valid: {', '.join(EXECUTIONS)}")
         self.execution = execution
+        self.chunk_size = chunk_size
         self.num_experts = len(experts)
         self.stacked = copy.deepcopy(experts[0])
         per_expert = [dict(e.named_parameters()) for e in experts]
@@ -113,5 +121,6 @@ class ExpertStack(nn.Module):
             self._call_one,
             in_dims=(0, 0 if per_expert else None),
             randomness="different",
+            chunk_size=self.chunk_size,
         )
         return ExpertResult(*batched(self._weights(), embeddings))

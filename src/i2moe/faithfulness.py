@@ -397,8 +397,10 @@ def run_benchmark(
     epochs: int = 15,
     fusion: str = "transformer",
     check_pid: bool = True,
+    trainings: dict[str, float] = TRAININGS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Run the suite; return (per data set and method results, summary table).
+    """Run the suite; return (per data set and method results, summary table). ``trainings``:
+    name -> ``evidence_weight`` of each training compared.
 
     With ``output`` the folder gets ``results.csv`` (rewritten after every data set, so an
     interrupted run keeps what it measured), ``ground_truth.csv``, ``summary.md`` and
@@ -431,7 +433,12 @@ def run_benchmark(
                     )
         for seed in seeds:
             case_rows = evaluate_case(
-                case, seed=seed, num_samples=num_samples, epochs=epochs, fusion=fusion
+                case,
+                seed=seed,
+                num_samples=num_samples,
+                epochs=epochs,
+                fusion=fusion,
+                trainings=trainings,
             )
             rows += case_rows
             log.info(

@@ -139,6 +139,7 @@ class I2MoE(nn.Module):
         perturb_k: perturb only a random k of the M modalities per step (Less-Forward);
             None perturbs all.
         execution: "vmap" (fast path) or "loop" (reference path).
+        expert_chunk_size: experts per vmap call (None: all in one call).
         evidence_weight: 0 is the paper's training. Above 0 (our change, not in the paper;
             ``docs/faithfulness.md``), the reweighter no longer gets the task gradient and is
             trained instead on interaction evidence from the perturbed passes
@@ -158,6 +159,7 @@ class I2MoE(nn.Module):
         interaction_space: str = "output",
         perturb_k: int | None = None,
         execution: str = "vmap",
+        expert_chunk_size: int | None = None,
         evidence_weight: float = 0.0,
     ) -> None:
         super().__init__()
@@ -172,7 +174,7 @@ class I2MoE(nn.Module):
             )
         if perturb_k is not None and not 1 <= perturb_k <= num_modalities:
             raise ValueError(f"perturb_k must be in 1..{num_modalities}, got {perturb_k}")
-        self.experts = ExpertStack(experts, execution)
+        self.experts = ExpertStack(experts, execution, expert_chunk_size)
         self.reweighting = reweighting
         self.perturbation = perturbation or Perturbation("random", num_modalities)
         self.task = task

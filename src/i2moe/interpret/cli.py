@@ -69,10 +69,10 @@ def _interpret(
 ) -> Explanation:
     from i2moe.interpret import explain
     from i2moe.interpret.attribution import DEFAULT_METHOD, write_attribution
-    from i2moe.training.run import _run_data
+    from i2moe.training.run import run_data
 
     if bundle is None:
-        bundle = _run_data(config, info, data)
+        bundle = run_data(config, info, data)
     dataset = bundle.split(split)
     output_dir = default_output(run_dir, split, data) if output is None else output
     # Written first, so that the report can show the attribution methods side by side.

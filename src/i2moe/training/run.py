@@ -924,7 +924,7 @@ def load_checkpoint(path: str | Path) -> FusionTask:
     return module
 
 
-def _run_data(config: RunConfig, info: dict[str, Any], data: str | None) -> DataBundle:
+def run_data(config: RunConfig, info: dict[str, Any], data: str | None) -> DataBundle:
     """The run's own data (same seed, so the same split), or another file checked against it."""
     from i2moe.data.load import TABLE_SUFFIXES
 
@@ -934,6 +934,11 @@ def _run_data(config: RunConfig, info: dict[str, Any], data: str | None) -> Data
         TABLE_SUFFIXES
     ):
         options = config.data.options  # another table of the run's form: the same mapping
+    elif (
+        data is not None and data.startswith("paper:") and "sequence_chunks" in config.data.options
+    ):
+        # The same paper dataset from another folder: feed its vectors as the run did.
+        options = {"sequence_chunks": config.data.options["sequence_chunks"]}
     check_data_options(data or config.data.name, options)
     bundle = load_data(data or config.data.name, task=info["task"], seed=seed, **options)
     expected = [(m["name"], list(m["shape"])) for m in info["modalities"]]
@@ -953,7 +958,7 @@ def evaluate_run(
     from i2moe.training.metrics import metric_inputs, task_metrics
 
     module, config, info = load_run(run)
-    bundle = _run_data(config, info, data)
+    bundle = run_data(config, info, data)
     result = predict_split(module, bundle.split(split))
     metrics = task_metrics(module.task, module.num_outputs)
     metrics.update(*metric_inputs(module.task, result["prediction"], result["target"]))
@@ -963,7 +968,7 @@ def evaluate_run(
 def predict_run(run: str | Path, *, data: str, output: str | Path) -> pd.DataFrame:
     """Predictions and expert weights for every sample of ``data`` (all splits) as a CSV."""
     module, config, info = load_run(run)
-    bundle = _run_data(config, info, data)
+    bundle = run_data(config, info, data)
     frames = []
     for split in ("train", "val", "test"):
         frame = prediction_frame(
