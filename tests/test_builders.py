@@ -3,11 +3,10 @@
 import pytest
 import torch
 
+from helpers import SHAPES_3, batch_for, tiny_model
 from i2moe.builders import ABLATIONS, i2moe_model, vanilla_model
 from i2moe.model import FusionModel, I2MoE
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
-
-from helpers import SHAPES_3, batch_for, tiny_model
 
 
 def _fold_sizes(model):

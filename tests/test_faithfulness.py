@@ -162,8 +162,8 @@ def test_end_to_end_default_method_names_the_true_interaction(tmp_path):
 def test_command_line_writes_the_results_table(tmp_path):
     entry = "import sys; from i2moe.cli import main; sys.exit(main())"  # the `i2moe` script
     command = [sys.executable, "-c", entry, "faithfulness", "--modalities", "2"]
-    command += ["--embeddings", "vector", "--kinds", "synergy_parity", "--samples", "500"]
-    command += ["--epochs", "5", "--no-pid", "--output", str(tmp_path)]
+    command += ["--embeddings", "vector", "--kinds", "synergy_parity", "--samples", "300"]
+    command += ["--epochs", "2", "--no-pid", "--output", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     assert "| training | method |" in result.stdout
     table = (tmp_path / "summary.md").read_text()

@@ -111,7 +111,7 @@ def test_valid_mask_excludes_passes_of_missing_modalities():
     # The same as dropping those samples' pass-2 entries: check the redundancy expert by hand.
     cos = torch.nn.functional.cosine_similarity
     red_terms = [1 - cos(outputs[3, 0], outputs[3, 1], dim=-1)]
-    red_terms.append((1 - cos(outputs[3, 0, :2], outputs[3, 2, :2], dim=-1)))
+    red_terms.append(1 - cos(outputs[3, 0, :2], outputs[3, 2, :2], dim=-1))
     expected_red = torch.cat(red_terms).mean()
     torch.testing.assert_close(masked[3], expected_red)
 
@@ -146,7 +146,9 @@ def test_task_losses():
     )
     values = torch.tensor([[1.0], [3.0]])
     assert task_loss(values, torch.tensor([[0.0], [1.0]]), "regression").item() == 2.5
-    smooth = task_loss(values, torch.tensor([[0.0], [1.0]]), "regression", regression_loss="smooth_l1")
+    smooth = task_loss(
+        values, torch.tensor([[0.0], [1.0]]), "regression", regression_loss="smooth_l1"
+    )
     assert smooth.item() == pytest.approx((0.5 + 1.5) / 2)
 
 

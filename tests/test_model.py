@@ -6,13 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from helpers import SHAPES_3, batch_for, no_dropout, tiny_model
 from i2moe.execution import InteractionExpert
 from i2moe.fusion.base import Fused
 from i2moe.model import I2MoE, PredictionHead
 from i2moe.perturbation import Perturbation
 from i2moe.reweighting import ReweightingMLP
-
-from helpers import SHAPES_3, batch_for, no_dropout, tiny_model
 
 
 def test_output_shapes_and_invariants():
@@ -69,7 +68,7 @@ def test_fast_path_equals_loop_path(train):
     for a, b in zip(out_fast, out_slow, strict=True):
         torch.testing.assert_close(a, b)
     target = torch.tensor([0, 1, 2, 3])
-    for model, out in ((fast, out_fast), (slow, out_slow)):
+    for out in (out_fast, out_slow):
         loss = nn.functional.cross_entropy(out.prediction, target) + out.interaction_loss.sum()
         loss.backward()
     for (name, p), (_, q) in zip(fast.named_parameters(), slow.named_parameters(), strict=True):
@@ -91,7 +90,9 @@ def test_passes_are_folded_with_one_replaced_modality_each():
     assert not torch.equal(repl[0][0], repl[0][1])
 
 
-@pytest.mark.parametrize("shapes", [{"x": (6,), "y": (4,)}, {"a": (3,), "b": (4,), "c": (5,), "d": (2, 6)}])
+@pytest.mark.parametrize(
+    "shapes", [{"x": (6,), "y": (4,)}, {"a": (3,), "b": (4,), "c": (5,), "d": (2, 6)}]
+)
 def test_two_and_four_modalities(shapes):
     torch.manual_seed(0)
     model = tiny_model(shapes, num_outputs=3)

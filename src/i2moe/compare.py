@@ -94,9 +94,7 @@ def run_grid(
             )
         summary = summarise(per_seed, row_dir)
         test = summary[summary["split"] == "test"]
-        records.append(
-            {"row": row.name, **{r.metric: (r.mean, r.std) for r in test.itertuples()}}
-        )
+        records.append({"row": row.name, **{r.metric: (r.mean, r.std) for r in test.itertuples()}})
     table = pd.DataFrame(records)
     _write_table(table, output, base)
     return table

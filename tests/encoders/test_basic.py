@@ -4,7 +4,14 @@ import pytest
 import torch
 
 from i2moe.data.base import ModalitySpec
-from i2moe.encoders import CNNEncoder, GRUEncoder, LSTMEncoder, MLPEncoder, PatchTokenizer, build_encoder
+from i2moe.encoders import (
+    CNNEncoder,
+    GRUEncoder,
+    LSTMEncoder,
+    MLPEncoder,
+    PatchTokenizer,
+    build_encoder,
+)
 
 
 def test_patch_tokenizer_pads_and_cuts_into_chunks():
