@@ -40,7 +40,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from i2moe.config import ConfigError, RunConfig, config_to_dict
+from i2moe.config import ConfigError, RunConfig, TrainConfig, config_to_dict
 from i2moe.data.base import DataBundle
 from i2moe.data.load import load_data
 from i2moe.model import I2MoE
@@ -460,6 +460,17 @@ def _quiet_lightning() -> Iterator[None]:
             logger.setLevel(level)
 
 
+def _hardware(train: TrainConfig) -> dict[str, Any]:
+    """The Trainer options that say where and in what precision training runs."""
+    return {
+        "accelerator": train.accelerator,
+        "devices": train.devices,
+        "strategy": train.strategy,
+        "num_nodes": train.num_nodes,
+        "precision": train.precision,
+    }
+
+
 def check_trainer(config: RunConfig, origins: Mapping[str, str] | None = None) -> None:
     """Build a throwaway Trainer with the run's hardware settings, writing nothing.
 
@@ -470,11 +481,7 @@ def check_trainer(config: RunConfig, origins: Mapping[str, str] | None = None) -
     try:
         with _quiet_lightning():
             L.Trainer(
-                accelerator=train.accelerator,
-                devices=train.devices,
-                strategy=train.strategy,
-                num_nodes=train.num_nodes,
-                precision=train.precision,
+                **_hardware(train),
                 logger=False,
                 enable_checkpointing=False,
                 enable_progress_bar=False,
@@ -568,11 +575,7 @@ def _trainer(
         log.info("tensorboard not installed: CSV logs only")
     trainer = L.Trainer(
         max_epochs=train.epochs,
-        accelerator=train.accelerator,
-        devices=train.devices,
-        strategy=train.strategy,
-        num_nodes=train.num_nodes,
-        precision=train.precision,
+        **_hardware(train),
         deterministic=train.deterministic,
         callbacks=callbacks,
         logger=loggers,
