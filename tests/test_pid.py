@@ -68,3 +68,16 @@ def test_and_gate_is_mixed_redundancy_and_synergy():
     assert atoms.synergy == pytest.approx(0.5, abs=0.01)
     latent = np.array([[a, b] for a in range(2) for b in range(2)] * 25)
     assert check_interaction(latent, latent[:, 0] & latent[:, 1]).interaction == "mixed"
+
+
+def test_answer_does_not_depend_on_numpy_global_state():
+    xor = _pmf(lambda a, b: a ^ b)
+    answers = []
+    for seed in (1, 7, 123):
+        np.random.seed(seed)
+        np.random.random(seed)  # leave the global stream anywhere
+        state = np.random.get_state()
+        answers.append(pid_broja(xor).synergy)
+        assert np.random.get_state()[2] == state[2]  # the caller's stream is restored
+    assert answers[0] == pytest.approx(1.0, abs=1e-4)
+    assert answers == [answers[0]] * 3
