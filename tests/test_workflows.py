@@ -130,3 +130,32 @@ def test_datasets_and_fusions_are_listed(capsys):
     assert all(name in listed for name in ("mfeat", "birds", "reviews"))
     assert main(["fusions"]) == 0
     assert "transformer" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_predict_on_another_file_scales_it_like_the_training_data(synergy_npz, tmp_path):
+    run = tmp_path / "run"
+    assert main(["--quiet", "fit", "--data", str(synergy_npz), "--output", str(run), *FAST]) == 0
+    assert "mod0" in json.loads((run / "run.json").read_text())["standardization"]
+    # The same samples with another split, so the reader's own training statistics differ;
+    # predictions must not change, because the run's statistics are applied.
+    arrays = dict(np.load(synergy_npz))
+    other_split = np.roll(arrays["split"], 37)
+    np.savez(tmp_path / "other.npz", **{**arrays, "split": other_split})
+
+    def by_row(data, split_codes):
+        out = tmp_path / f"{data.stem}.csv"
+        args = ["--quiet", "predict", "--run", str(run), "--data", str(data), "--output", str(out)]
+        assert main(args) == 0
+        frame = pd.read_csv(out)
+        rows = [
+            np.flatnonzero(split_codes == code)[position]
+            for code, position in zip(
+                frame["split"].map({"train": 0, "val": 1, "test": 2}), frame["sample"], strict=True
+            )
+        ]
+        return frame.assign(row=rows).set_index("row").sort_index()
+
+    own = by_row(synergy_npz, arrays["split"])
+    moved = by_row(tmp_path / "other.npz", other_split)
+    np.testing.assert_allclose(own["prob_1"], moved["prob_1"], atol=1e-4)

@@ -590,13 +590,48 @@ def _trainer(
 
 
 def run_info(bundle: DataBundle) -> dict[str, Any]:
+    """What ``run.json`` records of the data: enough to check and prepare other data."""
+    statistics = bundle.meta.get("standardization") or {}
     return {
         "dataset": bundle.name,
         "task": bundle.task,
         "num_outputs": bundle.num_outputs,
         "modalities": FusionTask.spec_dicts(bundle.modalities),
         "class_names": bundle.class_names,
+        # The training split's feature statistics, so new data is scaled as the run's was.
+        "standardization": {
+            name: {"mean": np.asarray(s["mean"]).tolist(), "std": np.asarray(s["std"]).tolist()}
+            for name, s in statistics.items()
+        },
     }
+
+
+def restandardize(bundle: DataBundle, statistics: dict[str, dict[str, list[float]]]) -> None:
+    """Re-scale a bundle read on its own statistics to the run's training statistics.
+
+    Readers standardise each vector modality with the training split of the file they read;
+    a model must see new data scaled like its own training data: x = z * s_new + m_new, then
+    (x - m_run) / s_run. Only modalities with statistics on both sides are touched.
+    """
+    own = bundle.meta.get("standardization") or {}
+    for name, run_stats in statistics.items():
+        if name not in own:
+            continue
+        mean_new = torch.as_tensor(np.asarray(own[name]["mean"]), dtype=torch.float32)
+        std_new = torch.as_tensor(np.asarray(own[name]["std"]), dtype=torch.float32)
+        mean_run = torch.tensor(run_stats["mean"], dtype=torch.float32)
+        std_run = torch.tensor(run_stats["std"], dtype=torch.float32)
+        if torch.equal(mean_new, mean_run) and torch.equal(std_new, std_run):
+            continue  # the run's own data: already in its units, leave it bit for bit
+        for split in ("train", "val", "test"):
+            dataset = bundle.split(split)
+            arrays = getattr(dataset, "arrays", None)
+            if arrays is None or name not in arrays:
+                continue
+            present = dataset.observed[:, dataset.names.index(name)]  # missing rows stay 0
+            raw = arrays[name][present] * std_new + mean_new
+            arrays[name][present] = (raw - mean_run) / std_run
+    bundle.meta["standardization"] = statistics
 
 
 def fit_one(
@@ -951,6 +986,8 @@ def run_data(config: RunConfig, info: dict[str, Any], data: str | None) -> DataB
             f"{data or config.data.name}: has the modalities {found}; expected the run's "
             f"{expected} (names and per-sample shapes)"
         )
+    if data is not None and info.get("standardization"):
+        restandardize(bundle, info["standardization"])
     return bundle
 
 
