@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -285,13 +286,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    if args.quiet:
-        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    # Imported before the levels are set: importing Lightning sets its loggers' levels.
     from i2moe.training.run import RunError
 
+    quieted = ("lightning", "lightning.pytorch", "lightning.fabric")
+    levels = {name: logging.getLogger(name).level for name in quieted}
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            if args.quiet:
+                warnings.filterwarnings("ignore", module=r"lightning(\.|$)")
+                for name in quieted:
+                    logging.getLogger(name).setLevel(logging.WARNING)
+            return args.handler(args)
     except (*USER_ERRORS, RunError, OSError, ImportError) as error:
         if args.debug or not _is_user_error(error):
             raise
@@ -299,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     finally:
         log.removeHandler(handler)  # main() called again in one process must not log twice
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _is_user_error(error: Exception) -> bool:
