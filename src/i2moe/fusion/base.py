@@ -57,6 +57,16 @@ def build_fusion(
     return FUSIONS[name](num_modalities=num_modalities, dim=dim, tokens=list(tokens), **options)
 
 
+def check_tokens(num_modalities: int, tokens: Sequence[int]) -> list[int]:
+    """Validate the per-modality token counts a builder receives."""
+    tokens = list(tokens)
+    if len(tokens) != num_modalities:
+        raise ValueError(f"tokens has {len(tokens)} entries for {num_modalities} modalities")
+    if num_modalities < 1 or any(t < 1 for t in tokens):
+        raise ValueError(f"need at least one modality and one token per modality, got {tokens}")
+    return tokens
+
+
 def as_fused(result: Fused | Tensor) -> Fused:
     """Normalise a backbone's return value to :class:`Fused`."""
     if isinstance(result, Fused):

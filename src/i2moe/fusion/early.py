@@ -14,18 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, register_fusion
+from i2moe.fusion.base import Fused, check_tokens, register_fusion
 from i2moe.layers import mlp
-
-
-def check_tokens(num_modalities: int, tokens: Sequence[int]) -> list[int]:
-    """Validate the per-modality token counts a builder receives."""
-    tokens = list(tokens)
-    if len(tokens) != num_modalities:
-        raise ValueError(f"tokens has {len(tokens)} entries for {num_modalities} modalities")
-    if num_modalities < 1 or any(t < 1 for t in tokens):
-        raise ValueError(f"need at least one modality and one token per modality, got {tokens}")
-    return tokens
 
 
 class MLP(nn.Module):

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, register_fusion
-from i2moe.fusion.early import MLP, check_tokens
+from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.early import MLP
 
 
 def gumbel_sigmoid(logits: Tensor, tau: float) -> Tensor:

@@ -36,8 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import register_fusion
-from i2moe.fusion.early import check_tokens
+from i2moe.fusion.base import check_tokens, register_fusion
 from i2moe.fusion.switchgate import ExpertFFN, SparseTransformerFusion
 
 

@@ -33,8 +33,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, register_fusion
-from i2moe.fusion.early import check_tokens
+from i2moe.fusion.base import Fused, check_tokens, register_fusion
 from i2moe.fusion.transformer import SelfAttention
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, register_fusion
+from i2moe.fusion.base import Fused, check_tokens, register_fusion
 
 
 class SelfAttention(nn.Module):
@@ -110,11 +110,9 @@ def transformer(
     dropout: float = 0.1,
 ) -> TransformerFusion:
     """MulT-style transformer fusion backbone."""
-    if len(tokens) != num_modalities:
-        raise ValueError(f"tokens has {len(tokens)} entries for {num_modalities} modalities")
     return TransformerFusion(
         dim=dim,
-        tokens=tokens,
+        tokens=check_tokens(num_modalities, tokens),
         num_layers=num_layers,
         num_heads=num_heads,
         mlp_ratio=mlp_ratio,
