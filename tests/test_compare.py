@@ -50,3 +50,26 @@ def test_compare_writes_a_mean_std_table(tmp_path):
     assert table["accuracy_std"].ge(0).all() and table["accuracy_mean"].between(0, 1).all()
     assert (out / "I2MoE-lf" / "seed_1" / "metrics.json").exists()
     assert "± " in (out / "table.md").read_text()
+
+
+def test_bad_data_leaves_an_existing_comparison_untouched(tmp_path):
+    out = tmp_path / "cmp"
+    (out / "lf__vanilla" / "seed_0").mkdir(parents=True)
+    (out / "lf__vanilla" / "seed_0" / "run.json").write_text("{}")  # marks a comparison
+    (out / "table.md").write_text("old table\n")
+    code = main(
+        [
+            "--quiet",
+            "compare",
+            "--data",
+            str(tmp_path / "missing.npz"),
+            "--output",
+            str(out),
+            "--overwrite",
+            "--fusions",
+            "lf",
+            "--ablations",
+        ]
+    )
+    assert code == 2
+    assert (out / "table.md").read_text() == "old table\n"

@@ -74,12 +74,13 @@ def run_grid(
     from i2moe.training.run import fit_one, prepare_output, summarise
 
     output = Path(output)
-    prepare_output(output, resume=False, overwrite=overwrite)
     seeds = base.train.seeds
+    # Data first: a bad DATA argument must fail before --overwrite removes an old comparison.
     bundles = {
         seed: load_data(base.data.name, task=base.data.task, seed=seed, **base.data.options)
         for seed in seeds
     }
+    prepare_output(output, resume=False, overwrite=overwrite)
     records = []
     for row in rows:
         config = dataclasses.replace(base, model=dataclasses.replace(base.model, **row.model))
