@@ -45,8 +45,8 @@ def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: A
 
         if "mapping" in options:
             options = {**read_table_config(options.pop("mapping")), **options}
-        task = task or options.pop("task", None)
-        options.pop("task", None)
+        mapped_task = options.pop("task", None)  # the mapping file may name the task
+        task = task or mapped_task
         return read_table(path, task=task, seed=seed, **options)
     from i2moe.data.registry import list_datasets, load_dataset
 
