@@ -58,6 +58,21 @@ def test_fit_test_predict_on_an_npz(synergy_npz, tmp_path):
 
 
 @pytest.mark.slow
+def test_evidence_weight_flag_trains_the_reweighter_on_evidence(synergy_npz, tmp_path):
+    from i2moe.training import load_run
+
+    run = tmp_path / "run"
+    flags = ["--evidence-weight", "0.5", *FAST]
+    assert main(["--quiet", "fit", "--data", str(synergy_npz), "--output", str(run), *flags]) == 0
+    module, config, _ = load_run(run)
+    assert config.model.evidence_weight == 0.5
+    assert module.model.evidence_weight == 0.5
+    details = json.loads((run / "interpretation" / "attribution_methods.json").read_text())
+    measured = details["methods"]["weights"]["faithfulness"]
+    assert measured["training"] == "evidence"
+
+
+@pytest.mark.slow
 def test_fit_on_a_csv_table_with_a_column_mapping(tmp_path):
     rng = np.random.default_rng(0)
     n = 150

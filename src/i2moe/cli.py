@@ -36,6 +36,7 @@ FIT_FLAGS: dict[str, tuple[str, str]] = {
     "perturb_k": ("model", "perturb_k"),
     "interaction_weight": ("model", "interaction_weight"),
     "temperature": ("model", "temperature"),
+    "evidence_weight": ("model", "evidence_weight"),
     "execution": ("model", "execution"),
     "epochs": ("train", "epochs"),
     "batch_size": ("train", "batch_size"),
@@ -83,6 +84,11 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--perturb-k", type=int, help="perturb k modalities per step")
     model.add_argument("--interaction-weight", type=float, help="lambda_int")
     model.add_argument("--temperature", type=float, help="reweighting softmax temperature")
+    model.add_argument(
+        "--evidence-weight",
+        type=float,
+        help="train the reweighter on interaction evidence (0: the paper; docs/faithfulness.md)",
+    )
     model.add_argument("--execution", choices=["vmap", "loop"], help="expert execution path")
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=int)
@@ -147,7 +153,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from i2moe.training.run import evaluate_run
+    from i2moe.training.inference import evaluate_run
 
     metrics = evaluate_run(args.run, data=args.data, split=args.split)
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
@@ -155,7 +161,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from i2moe.training.run import predict_run
+    from i2moe.training.inference import predict_run
 
     frame = predict_run(args.run, data=args.data, output=args.output)
     log.info("%d predictions written to %s", len(frame), args.output)
@@ -287,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     # Imported before the levels are set: importing Lightning sets its loggers' levels.
-    from i2moe.training.run import RunError
+    from i2moe.training.files import RunError
 
     quieted = ("lightning", "lightning.pytorch", "lightning.fabric")
     levels = {name: logging.getLogger(name).level for name in quieted}

@@ -71,7 +71,8 @@ def run_grid(
     import pandas as pd
 
     from i2moe.data.load import load_data
-    from i2moe.training.run import fit_one, prepare_output, summarise
+    from i2moe.training.files import prepare_output
+    from i2moe.training.run import fit_one, summarise
 
     output = Path(output)
     seeds = base.train.seeds

@@ -346,7 +346,7 @@ def _seed_state(seed_dir: Path, config: RunConfig, overwrite: bool) -> str:
     if overwrite:
         shutil.rmtree(seed_dir)
         return "new"
-    from i2moe.training.run import RunError
+    from i2moe.training.files import RunError
 
     raise RunError(
         f"{seed_dir}: holds a run with another configuration; pass --overwrite to replace it "

@@ -15,25 +15,18 @@ import torch
 
 from i2moe.config import ConfigError, RunConfig
 from i2moe.data.npz import read_npz
-from i2moe.training.run import (
-    EpochShuffleSampler,
-    RandomStateCheckpoint,
+from i2moe.training.checks import check_model, check_resume, check_settings, check_trainer
+from i2moe.training.files import (
     RunCSVLogger,
     RunError,
-    _config_text,
-    check_model,
     check_output,
-    check_resume,
-    check_settings,
-    check_trainer,
-    evaluate_run,
-    fit_one,
-    load_checkpoint,
-    load_run,
+    config_text,
     prepare_output,
     read_checkpoint,
     write_atomic,
 )
+from i2moe.training.inference import evaluate_run, load_checkpoint, load_run
+from i2moe.training.run import EpochShuffleSampler, RandomStateCheckpoint, fit_one
 
 
 def _write_npz(path: Path, num_samples: int = 60, seed: int = 0) -> Path:
@@ -151,6 +144,9 @@ def test_prepare_output_overwrite_replaces_runs_of_several_seeds_or_rows(tmp_pat
         ("model", "masking", "blur", None, "model.masking: 'blur'; expected one of random"),
         ("model", "dim", "8", "--dim", "--dim: '8'; expected a whole number >= 1"),
         ("model", "encoders", {"a": "nope"}, None, "model.encoders.a: 'nope'; expected one of"),
+        ("model", "evidence_weight", -1.0, "--evidence-weight", "--evidence-weight: -1.0; exp"),
+        ("model", "interaction_weight", float("nan"), None, "interaction_weight: nan; expected"),
+        ("model", "temperature", 0.0, "--temperature", "--temperature: 0.0; expected a positive"),
     ],
 )
 def test_check_settings_names_the_field_its_origin_and_the_expected_form(
@@ -230,7 +226,7 @@ def test_read_checkpoint_refuses_damaged_and_foreign_files(tmp_path, damage):
 
 def test_check_resume_allows_more_epochs_but_not_another_model(tmp_path):
     config = _tiny_config(tmp_path / "d.npz")
-    write_atomic(tmp_path / "run" / "config.yaml", _config_text(config))
+    write_atomic(tmp_path / "run" / "config.yaml", config_text(config))
     longer = _tiny_config(tmp_path / "d.npz", epochs=9)
     check_resume(longer, tmp_path / "run")
     wider = _tiny_config(tmp_path / "d.npz")

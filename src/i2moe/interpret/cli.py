@@ -69,7 +69,7 @@ def _interpret(
 ) -> Explanation:
     from i2moe.interpret import explain
     from i2moe.interpret.attribution import DEFAULT_METHOD, write_attribution
-    from i2moe.training.run import run_data
+    from i2moe.training.inference import run_data
 
     if bundle is None:
         bundle = run_data(config, info, data)
@@ -133,7 +133,7 @@ def write_interpretation(
         The explanation, or None for a vanilla fusion run (nothing to explain; logged).
     """
     from i2moe.model import I2MoE
-    from i2moe.training.run import load_run
+    from i2moe.training.inference import load_run
 
     module, config, info = load_run(run_dir)
     if not isinstance(module.model, I2MoE):
@@ -160,7 +160,8 @@ def write_interpretation(
 def cmd_explain(args: argparse.Namespace) -> int:
     """Handler of ``i2moe explain``."""
     from i2moe.model import I2MoE
-    from i2moe.training.run import RunError, load_run
+    from i2moe.training.files import RunError
+    from i2moe.training.inference import load_run
 
     module, config, info = load_run(args.run)
     if not isinstance(module.model, I2MoE):
