@@ -59,6 +59,7 @@ def test_fit_test_predict_on_an_npz(synergy_npz, tmp_path):
 
 @pytest.mark.slow
 def test_evidence_weight_flag_trains_the_reweighter_on_evidence(synergy_npz, tmp_path):
+    from i2moe.interpret.attribution import default_method
     from i2moe.training import load_run
 
     run = tmp_path / "run"
@@ -70,6 +71,7 @@ def test_evidence_weight_flag_trains_the_reweighter_on_evidence(synergy_npz, tmp
     details = json.loads((run / "interpretation" / "attribution_methods.json").read_text())
     measured = details["methods"]["weights"]["faithfulness"]
     assert measured["training"] == "evidence"
+    assert details["method"] == default_method(module.model)  # the best measured for evidence
 
 
 @pytest.mark.slow

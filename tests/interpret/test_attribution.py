@@ -9,6 +9,7 @@ import torch
 
 from i2moe import i2moe_model
 from i2moe.data.base import ArrayDataset
+from i2moe.interpret import attribution
 from i2moe.interpret.attribution import (
     DEFAULT_METHOD,
     METHODS,
@@ -143,3 +144,34 @@ def test_unknown_method_is_refused(tiny_model_and_data, tmp_path):
     model, dataset = tiny_model_and_data
     with pytest.raises(ValueError, match="does not apply"):
         write_attribution(model, dataset, tmp_path, method="shapley")
+
+
+def test_default_method_is_the_best_measured_one_for_the_training(
+    tiny_model_and_data, tmp_path, monkeypatch
+):
+    model, _ = tiny_model_and_data
+    scores = {
+        "benchmark": "test",
+        "trainings": {
+            "paper": {
+                "weights": {"top_correct": 0.4, "mixture_agreement": 0.1},
+                "rule": {"top_correct": 0.8, "mixture_agreement": 0.8},
+                "sensitivity": {"top_correct": 0.8, "mixture_agreement": 0.5},
+            },
+            "evidence": {
+                "weights": {"top_correct": 0.9, "mixture_agreement": 0.9},
+                "rule": {"top_correct": 0.7, "mixture_agreement": 0.9},
+            },
+        },
+    }
+    path = tmp_path / "scores.json"
+    path.write_text(json.dumps(scores))
+    monkeypatch.setattr(attribution, "SCORES_FILE", path)
+    assert attribution.default_method(model) == "rule"  # ties on top_correct: mixtures decide
+    model.evidence_weight = 1.0
+    assert attribution.default_method(model) == "weights"
+    model.evidence_weight = 0.0
+    monkeypatch.setattr(attribution, "SCORES_FILE", tmp_path / "absent.json")
+    assert attribution.default_method(model) == DEFAULT_METHOD
+    monkeypatch.setattr(model, "task", "regression")
+    assert attribution.default_method(model) == "weights"

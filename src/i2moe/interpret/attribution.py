@@ -30,6 +30,10 @@ mean score.
       uni_m = n_m * prod_{k != m} (1 - n_k),  red = prod_k (1 - n_k),  syn = 1 - the others
 
   i.e. only m is needed -> uniqueness, none is needed -> redundancy, several -> synergy.
+
+Which method ``i2moe fit`` / ``i2moe explain`` report by default is measured, not chosen:
+:func:`default_method` takes the best one in the packaged scores of ``i2moe faithfulness`` for
+the model's training (``rule`` for the paper's training, the weights for the evidence training).
 """
 
 from __future__ import annotations
@@ -75,6 +79,26 @@ def measured_faithfulness(model: I2MoE | None = None) -> dict[str, Any]:
         method: {**values, "benchmark": packaged["benchmark"], "training": training}
         for method, values in packaged["trainings"].get(training, {}).items()
     }
+
+
+def default_method(model: I2MoE) -> str:
+    """The best measured method for ``model``: the highest ``top_correct`` (then
+    ``mixture_agreement``) in the packaged scores of its training (:func:`measured_faithfulness`);
+    ``weights`` for tasks the other methods do not apply to (multilabel, regression);
+    :data:`DEFAULT_METHOD` when no scores are packaged."""
+    if model.task != "classification":
+        return "weights"
+    measured = measured_faithfulness(model)
+    if not measured:
+        return DEFAULT_METHOD
+    return max(
+        METHODS,
+        key=lambda m: (
+            measured.get(m, {}).get("top_correct", -1.0),
+            measured.get(m, {}).get("mixture_agreement", -1.0),
+            m == DEFAULT_METHOD,
+        ),
+    )
 
 
 def interaction_names(modality_names: Sequence[str]) -> list[str]:
@@ -365,7 +389,7 @@ def write_attribution(
     model: I2MoE,
     dataset: Dataset,
     output_dir: str | Path,
-    method: str = DEFAULT_METHOD,
+    method: str | None = None,
     *,
     reference: Dataset | None = None,
     sample_ids: Sequence[Any] | None = None,
@@ -386,7 +410,8 @@ def write_attribution(
         model: a trained I2MoE.
         dataset: the split to explain.
         output_dir: folder to write (created).
-        method: the default method, from :data:`METHODS`.
+        method: the default method, from :data:`METHODS` (default: :func:`default_method`,
+            the best measured one for the model's training).
         reference: the split the rule's probes are fitted on (default ``dataset``).
         sample_ids: one id per sample (default ``dataset.sample_ids`` or the position).
         faithfulness: method -> measured faithfulness, shown beside it; default the packaged
@@ -398,6 +423,7 @@ def write_attribution(
         method -> :class:`Attribution` for every method that applies to the model.
     """
     methods = list(METHODS) if model.task == "classification" else ["weights"]
+    method = default_method(model) if method is None else method
     if method not in methods:
         raise ValueError(f"attribution method {method!r} does not apply; valid: {methods}")
     results = attribute(model, dataset, methods, reference=reference, seed=seed)

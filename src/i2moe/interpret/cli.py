@@ -68,7 +68,7 @@ def _interpret(
     num_examples: int,
 ) -> Explanation:
     from i2moe.interpret import explain
-    from i2moe.interpret.attribution import DEFAULT_METHOD, write_attribution
+    from i2moe.interpret.attribution import write_attribution
     from i2moe.training.inference import run_data
 
     if bundle is None:
@@ -80,7 +80,6 @@ def _interpret(
         module.model,
         dataset,
         output_dir,
-        method=DEFAULT_METHOD if module.model.task == "classification" else "weights",
         reference=bundle.train,
         seed=seed,
     )
