@@ -1,0 +1,93 @@
+"""Interleaved CPU-time comparison of I2MoE's expert executions (docs/benchmarks.md).
+
+On a shared machine wall-clock times drift between and during runs, so this script builds every
+variant in one process and times their training steps in turn, reading ``time.process_time()``
+(the CPU time of this one thread). Variants, at one of ``i2moe.bench``'s sizes:
+
+- ``vanilla``: the backbone alone;
+- ``loop``: I2MoE, ``execution="loop"``: a Python loop over the E experts, each called once on
+  its P passes folded into the batch;
+- ``double_loop``: I2MoE as the authors' code runs it, a loop over experts *and* passes
+  (E * P expert calls per step); the same model, its expert stack called once per pass;
+- ``fast``: I2MoE, ``execution="vmap"``: one batched call for all experts and passes.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python scripts/bench_controlled.py mosi --repeats 7
+
+Prints the median CPU ms per training step, the ratios, and each variant's operator count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import types
+
+import torch
+
+from i2moe import bench
+from i2moe.execution import ExpertResult
+
+
+def as_double_loop(model: torch.nn.Module, batch: int) -> torch.nn.Module:
+    """Make the expert stack of a ``loop`` I2MoE run each pass separately (E * P calls)."""
+    stack = model.experts
+    folded_forward = stack.forward
+
+    def forward(self, embeddings, *, per_expert=False):
+        if not per_expert:  # inference: only the intact pass
+            return folded_forward(embeddings, per_expert=per_expert)
+        passes = embeddings[0].shape[1] // batch
+        parts = [
+            folded_forward([x[:, p * batch : (p + 1) * batch] for x in embeddings], per_expert=True)
+            for p in range(passes)
+        ]
+        return ExpertResult(
+            torch.cat([r.latent for r in parts], dim=1),
+            torch.cat([r.output for r in parts], dim=1),
+            torch.stack([r.aux_loss for r in parts]).mean(dim=0),
+        )
+
+    stack.forward = types.MethodType(forward, stack)
+    return model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("size", choices=list(bench.SIZES))
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    size = bench.SIZES[args.size]
+    cpu = torch.device("cpu")
+    models = {
+        "vanilla": bench.build_variant(size, "vanilla"),
+        "loop": bench.build_variant(size, "loop"),
+        "double_loop": as_double_loop(bench.build_variant(size, "loop"), size.batch),
+        "fast": bench.build_variant(size, "fast"),
+    }
+    steps = {name: bench._Steps(m, size, size.batch, cpu, False) for name, m in models.items()}
+    for step in steps.values():
+        step.train()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(args.repeats):
+        for name, step in steps.items():
+            start = time.process_time()
+            step.train()
+            times[name].append(time.process_time() - start)
+    ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    print(f"{size.name}: median CPU ms per training step over {args.repeats} interleaved repeats")
+    for name, value in ms.items():
+        ops = bench.count_ops(steps[name].train).count
+        print(f"  {name:12s} {value:9.1f} ms  {ops:6d} ops")
+    fast = ms["fast"]
+    print(
+        f"  fast/vanilla {fast / ms['vanilla']:.2f}x, loop/fast {ms['loop'] / fast:.2f}x, "
+        f"double_loop/fast {ms['double_loop'] / fast:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
