@@ -170,3 +170,15 @@ def test_command_line_writes_the_results_table(tmp_path):
     assert "evidence" in table and "paper" in table
     results = np.genfromtxt(tmp_path / "results.csv", delimiter=",", names=True, dtype=None)
     assert len(results) == 2 * len(METHODS)
+
+
+def test_train_model_defaults_drop_no_units():
+    # dropout 0 by default (it keeps 3-4-modality parity at chance, docs/faithfulness.md)
+    arrays = make_data(Case("synergy_parity", 2, "vector"), num_samples=200, seed=0)
+    specs, splits = _datasets(arrays)
+    model = train_model(specs, splits, evidence_weight=0.0, epochs=2, seed=0)
+    from i2moe.fusion.transformer import TransformerFusion
+
+    parts = [model.encoders, *(m for m in model.modules() if isinstance(m, TransformerFusion))]
+    drops = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.Dropout)]
+    assert len(parts) > 1 and drops and all(m.p == 0.0 for m in drops)
