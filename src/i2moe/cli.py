@@ -43,6 +43,7 @@ FIT_FLAGS: dict[str, tuple[str, str]] = {
     "lr": ("train", "lr"),
     "seeds": ("train", "seeds"),
     "early_stopping": ("train", "early_stopping"),
+    "interaction_warmup": ("train", "interaction_warmup"),
     "accelerator": ("train", "accelerator"),
     "devices": ("train", "devices"),
     "strategy": ("train", "strategy"),
@@ -98,6 +99,12 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     seeds.add_argument("--seed", type=int, dest="seed")
     seeds.add_argument("--seeds", type=int, nargs="+")
     train.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    train.add_argument(
+        "--interaction-warmup",
+        type=int,
+        metavar="EPOCHS",
+        help="epochs on the task loss alone before the interaction losses join (default 0)",
+    )
     train.add_argument("--accelerator", help="cpu, gpu, auto, ... (Lightning)")
     train.add_argument("--devices", type=_devices, help="count, list '0,1' or auto")
     train.add_argument("--strategy", help="auto, ddp, ... (Lightning)")

@@ -48,6 +48,10 @@ class TrainConfig:
     class_weights: cross-entropy class weights (classification).
     regression_loss: "mse" or "smooth_l1".
     deterministic: True, False or "warn" (Lightning's values): deterministic algorithms.
+    interaction_warmup: epochs trained on the task loss alone (lambda_int 0) before the
+        interaction losses join; 0 (default) is the paper's training. Not in the paper: the
+        interaction losses from the first step keep a model from learning parity-like synergy
+        of 3 or more modalities (docs/faithfulness.md).
     """
 
     epochs: int = 10
@@ -65,6 +69,7 @@ class TrainConfig:
     class_weights: list[float] | None = None
     regression_loss: str = "mse"
     deterministic: bool | str = True
+    interaction_warmup: int = 0
 
 
 @dataclass

@@ -139,6 +139,13 @@ def test_prepare_output_overwrite_replaces_runs_of_several_seeds_or_rows(tmp_pat
         ("train", "epochs", 0, "--epochs", "--epochs: 0; expected a whole number >= 1"),
         ("train", "seeds", [1, 1], "--seeds", "--seeds: [1, 1]; expected a non-empty list"),
         ("train", "lr", -1.0, None, "run.yaml: train.lr: -1.0; expected a positive number"),
+        (
+            "train",
+            "interaction_warmup",
+            -1,
+            "--interaction-warmup",
+            "--interaction-warmup: -1; exp",
+        ),
         ("train", "regression_loss", "l3", None, "train.regression_loss: 'l3'; expected mse"),
         ("model", "fusion", "nope", "--fusion", "--fusion: 'nope'; expected one of ef, "),
         ("model", "masking", "blur", None, "model.masking: 'blur'; expected one of random"),
@@ -271,6 +278,7 @@ def tiny_run(tmp_path_factory):
     data = _write_npz(folder / "d.npz")
     config = _tiny_config(data, epochs=3)
     config.train.early_stopping = 5
+    config.train.interaction_warmup = 2
     run = folder / "run"
     run.mkdir()
     metrics = fit_one(config, run, 0, progress=False, interpret=False)
@@ -288,6 +296,19 @@ def test_fit_one_saves_last_after_every_epoch_and_metrics_last(tiny_run):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     epochs = {row["epoch"] for row in csv.DictReader((run / "logs" / "metrics.csv").open())}
     assert {"0", "1", "2"} <= epochs  # (the final validate and test log one more)
+
+
+def test_interaction_losses_join_after_the_warmup_epochs(tiny_run):
+    run, _ = tiny_run
+    config = load_run(run)[1]
+    rows = csv.DictReader((run / "logs" / "metrics.csv").open())
+    weights = {
+        r["epoch"]: float(r["train/interaction_weight"])
+        for r in rows
+        if r.get("train/interaction_weight")
+    }
+    assert weights == {"0": 0.0, "1": 0.0, "2": config.model.interaction_weight}
+    assert config.model.interaction_weight > 0
 
 
 def test_load_run_and_evaluate_run_read_the_folder(tiny_run):

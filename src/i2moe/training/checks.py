@@ -99,8 +99,9 @@ def check_settings(config: RunConfig, origins: Mapping[str, str] | None = None) 
         raise _fail(
             origins, "train.early_stopping", train.early_stopping, "a patience >= 1 (epochs)"
         )
-    if not _positive_int(train.num_workers, 0):
-        raise _fail(origins, "train.num_workers", train.num_workers, "a whole number >= 0")
+    for name in ("num_workers", "interaction_warmup"):
+        if not _positive_int(getattr(train, name), 0):
+            raise _fail(origins, f"train.{name}", getattr(train, name), "a whole number >= 0")
     numbers = (
         ("train.lr", train.lr, True),
         ("train.weight_decay", train.weight_decay, False),
@@ -191,6 +192,7 @@ def check_model(
             weight_decay=train.weight_decay,
             class_weights=train.class_weights or bundle.class_weights,
             regression_loss=train.regression_loss,
+            interaction_warmup=train.interaction_warmup,
         )
     except (KeyError, ValueError, TypeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error

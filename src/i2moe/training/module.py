@@ -31,6 +31,7 @@ class FusionTask(L.LightningModule):
         lr / weight_decay: Adam.
         class_weights: cross-entropy class weights.
         regression_loss: "mse" or "smooth_l1".
+        interaction_warmup: epochs trained with lambda_int 0 before the interaction losses join.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class FusionTask(L.LightningModule):
         weight_decay: float = 0.0,
         class_weights: list[float] | None = None,
         regression_loss: str = "mse",
+        interaction_warmup: int = 0,
         meta: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -75,6 +77,12 @@ class FusionTask(L.LightningModule):
     def forward(self, inputs: dict[str, Tensor], observed: Tensor | None = None):
         return self.model(inputs, observed)
 
+    @property
+    def interaction_weight(self) -> float:
+        """lambda_int now: 0 during the first ``interaction_warmup`` epochs of training."""
+        warming_up = self.training and self.current_epoch < self.hparams.interaction_warmup
+        return 0.0 if warming_up else self.model_config.interaction_weight
+
     def _run(self, batch: dict[str, Any]):
         observed = batch["observed"]
         # The all-present case skips the masking work entirely.
@@ -83,7 +91,7 @@ class FusionTask(L.LightningModule):
             output,
             batch["target"],
             self.task,
-            interaction_weight=self.model_config.interaction_weight,
+            interaction_weight=self.interaction_weight,
             aux_weight=self.model_config.aux_weight,
             class_weights=self.class_weights,
             regression_loss=self.hparams.regression_loss,
@@ -117,6 +125,8 @@ class FusionTask(L.LightningModule):
         elapsed = time.perf_counter() - self._epoch_start
         self.log("train/samples_per_s", self._samples / max(elapsed, 1e-9))
         self.log("train/data_wait_s", self._data_wait)
+        if self.is_i2moe:
+            self.log("train/interaction_weight", self.interaction_weight)
 
     def _evaluate(self, batch: dict[str, Any], split: str) -> None:
         output, loss = self._run(batch)

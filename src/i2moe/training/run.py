@@ -222,6 +222,7 @@ def fit_one(
         weight_decay=config.train.weight_decay,
         class_weights=class_weights,
         regression_loss=config.train.regression_loss,
+        interaction_warmup=config.train.interaction_warmup,
     )
     last = output / "checkpoints" / "last.ckpt"
     resume_from = read_checkpoint(last, purpose="resume from") if resume and last.exists() else None
