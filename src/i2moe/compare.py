@@ -5,7 +5,8 @@ trained for every seed; the table gives the test metrics as mean ± std over see
 
     i2moe compare --data mixed.npz --output runs/compare --seeds 0 1 2
 
-writes ``table.md`` / ``table.csv`` and one run folder per row and seed.
+writes ``table.md`` / ``table.csv`` and one run folder per row and seed. Run again, the same
+command reuses finished runs and resumes unfinished ones (:mod:`i2moe.training.grid`).
 """
 
 from __future__ import annotations
@@ -62,39 +63,41 @@ def run_grid(
 ):
     """Train every row for every seed of ``base.train.seeds``; returns the summary table.
 
+    Run again, the same command reuses finished runs and resumes unfinished ones
+    (:func:`i2moe.training.grid.fit_grid`).
+
     Args:
         base: the RunConfig every row starts from.
         rows: the grid.
         output: folder for ``table.md``, ``table.csv`` and ``<row>/seed_<s>/`` run folders.
-        overwrite: replace an existing comparison.
+        overwrite: replace run folders that hold another configuration.
     """
     import pandas as pd
 
     from i2moe.data.load import load_data
-    from i2moe.training.files import prepare_output
-    from i2moe.training.run import fit_one, summarise
+    from i2moe.training.files import RunError
+    from i2moe.training.grid import GridRun, fit_grid
 
     output = Path(output)
-    seeds = base.train.seeds
-    # Data first: a bad DATA argument must fail before --overwrite removes an old comparison.
+    # Data first: a bad DATA argument must fail before --overwrite replaces an old comparison.
     bundles = {
         seed: load_data(base.data.name, task=base.data.task, seed=seed, **base.data.options)
-        for seed in seeds
+        for seed in base.train.seeds
     }
-    prepare_output(output, resume=False, overwrite=overwrite)
+    runs = [
+        GridRun(
+            _slug(row.name),
+            dataclasses.replace(base, model=dataclasses.replace(base.model, **row.model)),
+        )
+        for row in rows
+    ]
+    if output.exists() and not output.is_dir():
+        raise RunError(f"{output}: is a file; expected a folder for the comparison")
+    output.mkdir(parents=True, exist_ok=True)
+    fit_grid(runs, output, lambda run, seed: bundles[seed], overwrite=overwrite)
     records = []
-    for row in rows:
-        config = dataclasses.replace(base, model=dataclasses.replace(base.model, **row.model))
-        row_dir = output / _slug(row.name)
-        per_seed = {}
-        for seed in seeds:
-            seed_dir = row_dir / f"seed_{seed}"
-            seed_dir.mkdir(parents=True)
-            log.info("%s, seed %d", row.name, seed)
-            per_seed[seed] = fit_one(
-                config, seed_dir, seed, bundle=bundles[seed], progress=False, interpret=False
-            )
-        summary = summarise(per_seed, row_dir)
+    for row, run in zip(rows, runs, strict=True):
+        summary = pd.read_csv(output / run.folder / "summary.csv")
         test = summary[summary["split"] == "test"]
         records.append({"row": row.name, **{r.metric: (r.mean, r.std) for r in test.itertuples()}})
     table = pd.DataFrame(records)
@@ -147,7 +150,11 @@ def _register(subparsers: Any) -> None:
     )
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--config", help="YAML run configuration every row starts from")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="retrain seed folders holding another configuration (finished ones are reused)",
+    )
     parser.add_argument("--fusions", nargs="*", default=list(BACKBONES))
     parser.add_argument("--ablations", nargs="*", default=list(ABLATION_ROWS))
     _add_fit_arguments(parser)

@@ -21,7 +21,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -330,30 +329,6 @@ def build_run_config(
     return config_from_dict(values, str(path))
 
 
-def _normalised(config: RunConfig) -> str:
-    """The config as its YAML file would read back, for comparing a run folder's config."""
-    return json.dumps(yaml.safe_load(yaml.safe_dump(config_to_dict(config))), sort_keys=True)
-
-
-def _seed_state(seed_dir: Path, config: RunConfig, overwrite: bool) -> str:
-    """The seed folder's state: new, done (finished, same config) or resume (unfinished)."""
-    if not seed_dir.exists() or not any(seed_dir.iterdir()):
-        return "new"
-    saved = seed_dir / "config.yaml"
-    same = saved.exists() and _normalised(load_config(saved)) == _normalised(config)
-    if same:
-        return "done" if (seed_dir / "metrics.json").exists() else "resume"
-    if overwrite:
-        shutil.rmtree(seed_dir)
-        return "new"
-    from i2moe.training.files import RunError
-
-    raise RunError(
-        f"{seed_dir}: holds a run with another configuration; pass --overwrite to replace it "
-        "or choose another --output"
-    )
-
-
 def _bundle_key(config: RunConfig) -> str:
     options = {k: v for k, v in config.data.options.items() if k != "sequence_chunks"}
     return json.dumps([config.data.name, config.data.task, options], sort_keys=True, default=str)
@@ -392,7 +367,7 @@ def reproduce(
         One record per table row and metric (the rows of ``table<k>.csv``).
     """
     from i2moe.data.load import as_sequences, load_paper_data
-    from i2moe.training.run import fit_one, summarise
+    from i2moe.training.grid import GridRun, fit_grid
 
     if dataset not in DATASETS:
         raise ReproduceError(f"--dataset {dataset}: expected one of {', '.join(DATASETS)}")
@@ -413,54 +388,22 @@ def reproduce(
         for run in runs
     }
     output.mkdir(parents=True, exist_ok=True)
-    # Every seed folder is checked before anything trains, so a conflict stops the command
-    # at once rather than hours in.
-    seed_configs = {
-        (run, seed): dataclasses.replace(
-            config, train=dataclasses.replace(config.train, seeds=[seed])
-        )
-        for run, config in configs.items()
-        for seed in config.train.seeds
-    }
-    states = {
-        (run, seed): _seed_state(output / run.folder / f"seed_{seed}", seed_config, overwrite)
-        for (run, seed), seed_config in seed_configs.items()
-    }
     bundles: dict[str, Any] = {}
-    results: dict[PaperRun, dict[int, dict[str, dict[str, float]]]] = {}
-    for run, config in configs.items():
-        bundle = None
-        if any(states[run, seed] != "done" for seed in config.train.seeds):
-            key = _bundle_key(config)
-            if key not in bundles:
-                options = {k: v for k, v in config.data.options.items() if k != "sequence_chunks"}
-                bundles[key] = load_paper_data(config.data.name, task=config.data.task, **options)
-            bundle = bundles[key]
+
+    def data(grid_run: GridRun, seed: int) -> Any:
+        # The paper datasets have fixed splits: one read per data configuration, any seed.
+        config = grid_run.config
+        key = _bundle_key(config)
+        if key not in bundles:
+            options = {k: v for k, v in config.data.options.items() if k != "sequence_chunks"}
+            bundle = load_paper_data(config.data.name, task=config.data.task, **options)
             chunks = config.data.options.get("sequence_chunks")
-            if chunks:
-                bundle = as_sequences(bundle, chunks)
-        run_dir = output / run.folder
-        run_dir.mkdir(exist_ok=True)
-        per_seed = {}
-        for seed in config.train.seeds:
-            seed_dir = run_dir / f"seed_{seed}"
-            state = states[run, seed]
-            if state == "done":
-                log.info("%s seed %d: reusing the finished run in %s", run.method, seed, seed_dir)
-                per_seed[seed] = json.loads((seed_dir / "metrics.json").read_text())
-                continue
-            log.info("%s seed %d: %s -> %s", run.method, seed, run.folder, seed_dir)
-            seed_dir.mkdir(parents=True, exist_ok=True)
-            per_seed[seed] = fit_one(
-                seed_configs[run, seed],
-                seed_dir,
-                seed,
-                resume=state == "resume",
-                bundle=bundle,
-                interpret=interpret,
-            )
-        summarise(per_seed, run_dir)
-        results[run] = per_seed
+            bundles[key] = as_sequences(bundle, chunks) if chunks else bundle
+        return bundles[key]
+
+    grid = [GridRun(run.folder, config) for run, config in configs.items()]
+    by_folder = fit_grid(grid, output, data, overwrite=overwrite, interpret=interpret)
+    results = {run: by_folder[run.folder] for run in configs}
     records = table_records(dataset, table, results)
     base = next(iter(configs.values()))
     write_table(records, output, dataset, table, base, epochs_overridden=epochs is not None)

@@ -1,6 +1,7 @@
 """Training with PyTorch Lightning: runs into folders, checks before writing, using a finished run.
 
 - :mod:`~i2moe.training.run`: ``fit`` (every seed) and ``fit_one`` (one seed);
+- :mod:`~i2moe.training.grid`: ``fit_grid``, configurations x seeds, reused and resumed;
 - :mod:`~i2moe.training.checks`: everything checked before a run folder is touched;
 - :mod:`~i2moe.training.files`: the run folder's files, written atomically;
 - :mod:`~i2moe.training.inference`: ``load_run``, ``evaluate_run``, ``predict_run``;
