@@ -182,3 +182,24 @@ def test_train_model_defaults_drop_no_units():
     parts = [model.encoders, *(m for m in model.modules() if isinstance(m, TransformerFusion))]
     drops = [m for part in parts for m in part.modules() if isinstance(m, torch.nn.Dropout)]
     assert len(parts) > 1 and drops and all(m.p == 0.0 for m in drops)
+
+
+def test_suite_sizes_follow_the_number_of_modalities(monkeypatch):
+    from i2moe import faithfulness
+
+    seen = []
+
+    def fake_case(case, *, num_samples, epochs, **_):
+        seen.append((case.num_modalities, num_samples, epochs))
+        row = {"training": "paper", "method": "rule", "top": "red", "top_correct": True}
+        row |= {"learned": True, "truth_share": 1.0, "accuracy": 1.0, "kind": case.kind}
+        return [row | {"sample_agreement": None}]
+
+    monkeypatch.setattr(faithfulness, "evaluate_case", fake_case)
+    options = {"embeddings": ("vector",), "kinds": ("redundancy",), "check_pid": False}
+    faithfulness.run_benchmark(modalities=(2, 3, 4), **options)
+    assert seen == [(n, *faithfulness.SUITE_SIZES[n]) for n in (2, 3, 4)]
+    assert faithfulness.SUITE_SIZES[4][1] > faithfulness.SUITE_SIZES[2][1]
+    seen.clear()
+    faithfulness.run_benchmark(modalities=(4,), num_samples=100, epochs=1, **options)
+    assert seen == [(4, 100, 1)]

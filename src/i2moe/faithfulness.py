@@ -400,6 +400,16 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Samples per data set and epochs by number of modalities (defaults of the suite): parity and
+# circular synergy of 3-4 modalities need more data and epochs than of 2 (docs/faithfulness.md).
+SUITE_SIZES: dict[int, tuple[int, int]] = {2: (2000, 15), 3: (3000, 20), 4: (3000, 30)}
+
+
+def suite_size(num_modalities: int) -> tuple[int, int]:
+    """(samples, epochs) of the suite's data sets with this many modalities."""
+    return SUITE_SIZES.get(num_modalities, SUITE_SIZES[max(SUITE_SIZES)])
+
+
 def run_benchmark(
     output: str | Path | None = None,
     *,
@@ -407,14 +417,15 @@ def run_benchmark(
     modalities: tuple[int, ...] = (2, 3, 4),
     embeddings: tuple[str, ...] = EMBEDDINGS,
     kinds: tuple[str, ...] = KINDS,
-    num_samples: int = 2000,
-    epochs: int = 15,
+    num_samples: int | None = None,
+    epochs: int | None = None,
     fusion: str = "transformer",
     check_pid: bool = True,
     trainings: dict[str, float] = TRAININGS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Run the suite; return (per data set and method results, summary table). ``trainings``:
-    name -> ``evidence_weight`` of each training compared.
+    name -> ``evidence_weight`` of each training compared. ``num_samples`` / ``epochs``:
+    the same for every data set, or by default :data:`SUITE_SIZES` by number of modalities.
 
     With ``output`` the folder gets ``results.csv`` (rewritten after every data set, so an
     interrupted run keeps what it measured), ``ground_truth.csv``, ``summary.md`` and
@@ -436,9 +447,12 @@ def run_benchmark(
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     for case in cases:
+        default_samples, default_epochs = suite_size(case.num_modalities)
+        case_samples = num_samples or default_samples
+        case_epochs = epochs or default_epochs
         if check_pid and case.embedding == embeddings[0]:  # latents do not depend on it
             for seed in seeds:
-                arrays = make_data(case, num_samples=num_samples, seed=seed)
+                arrays = make_data(case, num_samples=case_samples, seed=seed)
                 check = check_ground_truth(arrays)
                 checks.append({"dataset": case.name, "seed": seed, **check})
                 if not check["pid_matches"]:
@@ -449,8 +463,8 @@ def run_benchmark(
             case_rows = evaluate_case(
                 case,
                 seed=seed,
-                num_samples=num_samples,
-                epochs=epochs,
+                num_samples=case_samples,
+                epochs=case_epochs,
                 fusion=fusion,
                 trainings=trainings,
             )
@@ -516,7 +530,8 @@ def accuracy_cost(
 def cmd_faithfulness(args: argparse.Namespace) -> int:
     """Handler of ``i2moe faithfulness``."""
     if args.accuracy:
-        frame = accuracy_cost(args.accuracy, seeds=tuple(args.seeds), epochs=args.epochs, dim=32)
+        epochs = args.epochs or 5
+        frame = accuracy_cost(args.accuracy, seeds=tuple(args.seeds), epochs=epochs, dim=32)
         table = frame.groupby("training", sort=False)["test_accuracy"].agg(["mean", "std"])
         sys.stdout.write(markdown_table(frame) + "\n" + markdown_table(table.reset_index()))
         if args.output is not None:
@@ -554,8 +569,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--modalities", type=int, nargs="+", default=[2, 3, 4])
     parser.add_argument("--embeddings", nargs="+", choices=EMBEDDINGS, default=list(EMBEDDINGS))
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
-    parser.add_argument("--samples", type=int, default=2000, help="samples per data set")
-    parser.add_argument("--epochs", type=int, default=15)
+    sizes = ", ".join(f"{n}: {s} / {e}" for n, (s, e) in SUITE_SIZES.items())
+    parser.add_argument(
+        "--samples", type=int, help=f"samples per data set (default by modalities, {sizes})"
+    )
+    parser.add_argument("--epochs", type=int, help="epochs (default by modalities, as above)")
     parser.add_argument("--fusion", default="transformer", help="experts' backbone")
     parser.add_argument("--no-pid", action="store_true", help="skip the PID ground-truth check")
     parser.add_argument(
