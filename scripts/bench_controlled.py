@@ -11,9 +11,13 @@ variant in one process and times their training steps in turn, reading ``time.pr
   (E * P expert calls per step); the same model, its expert stack called once per pass;
 - ``fast``: I2MoE, ``execution="vmap"``: one batched call for all experts and passes.
 
+With ``--perturb-k K1 K2 ...`` it times the fast path instead, perturbing K of the n
+modalities per step (Less-Forward, ``--perturb-k`` of ``i2moe fit``), one variant per K.
+
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/bench_controlled.py mosi --repeats 7
+    OMP_NUM_THREADS=1 python scripts/bench_controlled.py adni --repeats 3 --perturb-k 1 2 3 4
 
 Prints the median CPU ms per training step, the ratios, and each variant's operator count.
 """
@@ -58,16 +62,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("size", choices=list(bench.SIZES))
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--perturb-k", type=int, nargs="+", help="time the fast path per k")
     args = parser.parse_args()
     torch.set_num_threads(1)
     size = bench.SIZES[args.size]
     cpu = torch.device("cpu")
-    models = {
-        "vanilla": bench.build_variant(size, "vanilla"),
-        "loop": bench.build_variant(size, "loop"),
-        "double_loop": as_double_loop(bench.build_variant(size, "loop"), size.batch),
-        "fast": bench.build_variant(size, "fast"),
-    }
+    if args.perturb_k:
+        models = {
+            f"fast_k{k}": bench.build_variant(size, "fast", perturb_k=k) for k in args.perturb_k
+        }
+    else:
+        models = {
+            "vanilla": bench.build_variant(size, "vanilla"),
+            "loop": bench.build_variant(size, "loop"),
+            "double_loop": as_double_loop(bench.build_variant(size, "loop"), size.batch),
+            "fast": bench.build_variant(size, "fast"),
+        }
     steps = {name: bench._Steps(m, size, size.batch, cpu, False) for name, m in models.items()}
     for step in steps.values():
         step.train()  # warm-up
@@ -82,6 +92,8 @@ def main() -> None:
     for name, value in ms.items():
         ops = bench.count_ops(steps[name].train).count
         print(f"  {name:12s} {value:9.1f} ms  {ops:6d} ops")
+    if args.perturb_k:
+        return
     fast = ms["fast"]
     print(
         f"  fast/vanilla {fast / ms['vanilla']:.2f}x, loop/fast {ms['loop'] / fast:.2f}x, "
