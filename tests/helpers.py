@@ -22,3 +22,16 @@ def no_dropout(model):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     return model
+
+
+def tiny_run_config(data, epochs: int = 1, batch_size: int = 16):
+    """A RunConfig for a small, fast run on the data file ``data`` (D = 8, 2 heads)."""
+    from i2moe.config import RunConfig
+
+    config = RunConfig()
+    config.data.name = str(data)
+    config.model.dim = 8
+    config.model.fusion_options = {"num_heads": 2}
+    config.train.epochs = epochs
+    config.train.batch_size = batch_size
+    return config

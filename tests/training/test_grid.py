@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from helpers import tiny_run_config
 from i2moe.config import RunConfig
 from i2moe.data.load import load_data
 from i2moe.data.synth import write_synth
@@ -21,12 +22,7 @@ def data(tmp_path_factory):
 
 
 def _config(data, epochs=1) -> RunConfig:
-    config = RunConfig()
-    config.data.name = str(data)
-    config.model.dim = 8
-    config.model.fusion_options = {"num_heads": 2}
-    config.train.epochs = epochs
-    config.train.batch_size = 32
+    config = tiny_run_config(data, epochs, batch_size=32)
     config.train.seeds = [0, 1]
     return config
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import tiny_run_config
 from i2moe.config import ConfigError, RunConfig
 from i2moe.data.npz import read_npz
 from i2moe.training.checks import check_model, check_resume, check_settings, check_trainer
@@ -42,13 +43,7 @@ def _write_npz(path: Path, num_samples: int = 60, seed: int = 0) -> Path:
 
 
 def _tiny_config(data: Path, epochs: int = 1) -> RunConfig:
-    config = RunConfig()
-    config.data.name = str(data)
-    config.model.dim = 8
-    config.model.fusion_options = {"num_heads": 2}
-    config.train.epochs = epochs
-    config.train.batch_size = 16
-    return config
+    return tiny_run_config(data, epochs)
 
 
 def _listing(folder: Path) -> dict[str, bytes]:
