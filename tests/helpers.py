@@ -35,3 +35,23 @@ def tiny_run_config(data, epochs: int = 1, batch_size: int = 16):
     config.train.epochs = epochs
     config.train.batch_size = batch_size
     return config
+
+
+def embeddings(
+    tokens: list[int], batch: int = 3, seed: int = 0, dim: int = 8
+) -> list[torch.Tensor]:
+    """Random fusion inputs: one [batch, T_m, dim] tensor per modality."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(batch, t, dim, generator=generator) for t in tokens]
+
+
+def probe_loss(out, seed: int = 1) -> torch.Tensor:
+    """A scalar that reaches every parameter of a backbone through ``Fused`` (latent, aux_loss).
+
+    latent.sum() would carry (almost) no gradient: the final LayerNorm output sums to
+    sum(beta) + sum(gamma * x_hat) and x_hat sums to 0 while gamma is still all ones; so the
+    latent is weighted with a fixed random vector.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    probe = torch.randn(out.latent.shape[-1], generator=generator)
+    return (out.latent * probe).sum() + out.aux_loss

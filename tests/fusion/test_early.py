@@ -3,15 +3,11 @@
 import pytest
 import torch
 
+from helpers import embeddings
 from i2moe.fusion.base import FUSIONS, Fused
 from i2moe.fusion.early import MLP, EarlyFusion, early_fusion
 
 DIM = 8
-
-
-def embeddings(tokens: list[int], batch: int = 3, seed: int = 0) -> list[torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, t, DIM, generator=generator) for t in tokens]
 
 
 def test_registered_under_ef():

@@ -3,24 +3,12 @@
 import pytest
 import torch
 
+from helpers import embeddings, probe_loss
 from i2moe.fusion.base import FUSIONS
 from i2moe.fusion.moepp import MoEPlusPlus, moepp
 from i2moe.fusion.switchgate import SparseTransformerFusion
 
 DIM = 8
-
-
-def embeddings(tokens: list[int], batch: int = 3, seed: int = 0) -> list[torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, t, DIM, generator=generator) for t in tokens]
-
-
-def probe_loss(out, seed: int = 1) -> torch.Tensor:
-    # latent.sum() would carry (almost) no gradient through the final LayerNorm (see
-    # test_switchgate.py), so weight the latent with a fixed random vector.
-    generator = torch.Generator().manual_seed(seed)
-    probe = torch.randn(out.latent.shape[-1], generator=generator)
-    return (out.latent * probe).sum() + out.aux_loss
 
 
 def layer(gating_residual: bool = False, **options) -> MoEPlusPlus:

@@ -3,23 +3,11 @@
 import pytest
 import torch
 
+from helpers import embeddings, probe_loss
 from i2moe.fusion.base import FUSIONS
 from i2moe.fusion.transformer import SelfAttention, TransformerBlock, transformer
 
 DIM = 8
-
-
-def embeddings(tokens: list[int], batch: int = 3, seed: int = 0) -> list[torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(batch, t, DIM, generator=generator) for t in tokens]
-
-
-def probe_loss(out, seed: int = 1) -> torch.Tensor:
-    # latent.sum() would carry (almost) no gradient: the final LayerNorm output sums to
-    # sum(beta) + sum(gamma * x_hat) and x_hat sums to 0 while gamma is still all ones.
-    generator = torch.Generator().manual_seed(seed)
-    probe = torch.randn(out.latent.shape[-1], generator=generator)
-    return (out.latent * probe).sum() + out.aux_loss
 
 
 def test_registered_under_transformer():
