@@ -53,6 +53,26 @@ class Problems:
                 ok = False
         return ok
 
+    def read_csv(
+        self, relative: str, columns: Sequence[str] = (), detail: str = "", **options: Any
+    ) -> Any:
+        """Read ``root / relative`` with pandas, recording a problem (and returning None) when it
+        cannot be read or lacks one of ``columns``; ``detail`` follows the expected columns in
+        that message (e.g. their values). ``options`` go to ``pandas.read_csv``."""
+        import pandas as pd
+
+        try:
+            table = pd.read_csv(self.root / relative, **options)
+        except (OSError, ValueError, pd.errors.ParserError) as error:
+            self.add(relative, f"cannot be read as CSV ({error})")
+            return None
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            expected = f"expected columns {', '.join(columns)}" + (f" {detail}" if detail else "")
+            self.add(relative, f"column(s) {', '.join(missing)} missing; {expected}")
+            return None
+        return table
+
     def raise_if_any(self) -> None:
         """Raise one :class:`DataError` listing every recorded problem, if there is any."""
         if self.items:

@@ -214,7 +214,7 @@ def read_adni(
     problems.raise_if_any()
     use_volume = image_form == "volume" or (image_form == "auto" and (root / ATLAS_FILE).is_file())
 
-    labels = _read_labels(root, problems)
+    labels = _read_labels(problems)
     splits = read_split_json(problems, SPLITS_FILE)
     scans = _open_scans(root, problems)
     latest_scan = _latest_scans(root, problems, None if scans is None else len(scans))
@@ -222,8 +222,8 @@ def read_adni(
     if use_volume and scans is not None:
         voxel_index, volume_shape = _read_atlas(root, problems, scans.shape[1])
     genomic = _read_genomic(root, problems)
-    clinical = _read_table(root, CLINICAL_FILE, problems, drop_prefixes=LEAK_PREFIXES)
-    biospecimen = _read_table(root, BIOSPECIMEN_FILE, problems)
+    clinical = _read_table(CLINICAL_FILE, problems, drop_prefixes=LEAK_PREFIXES)
+    biospecimen = _read_table(BIOSPECIMEN_FILE, problems)
     problems.raise_if_any()
     assert labels is not None and splits is not None and scans is not None
     assert latest_scan is not None and genomic is not None
@@ -306,19 +306,9 @@ def read_adni(
 # ----------------------------------------------------------------------------- file readers
 
 
-def _read_labels(root: Path, problems: Problems) -> pd.Series | None:
-    try:
-        table = pd.read_csv(root / LABELS_FILE)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        problems.add(LABELS_FILE, f"cannot be read as CSV ({error})")
-        return None
-    missing = [c for c in ("PTID", "DIAGNOSIS") if c not in table.columns]
-    if missing:
-        problems.add(
-            LABELS_FILE,
-            f"column(s) {', '.join(missing)} missing; expected columns PTID, DIAGNOSIS "
-            "(1 CN, 2 MCI, 3 dementia)",
-        )
+def _read_labels(problems: Problems) -> pd.Series | None:
+    table = problems.read_csv(LABELS_FILE, ("PTID", "DIAGNOSIS"), "(1 CN, 2 MCI, 3 dementia)")
+    if table is None:
         return None
     diagnosis = pd.to_numeric(table["DIAGNOSIS"], errors="coerce")
     bad = ~diagnosis.isin([1, 2, 3])
@@ -529,12 +519,10 @@ def _read_x(node: Any, h5py: Any) -> np.ndarray:
 
 
 def _read_table(
-    root: Path, relative: str, problems: Problems, drop_prefixes: tuple[str, ...] = ()
+    relative: str, problems: Problems, drop_prefixes: tuple[str, ...] = ()
 ) -> pd.DataFrame | None:
-    try:
-        table = pd.read_csv(root / relative, index_col=0)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        problems.add(relative, f"cannot be read as CSV ({error})")
+    table = problems.read_csv(relative, index_col=0)
+    if table is None:
         return None
     dropped = (
         [c for c in table.columns if str(c).startswith(drop_prefixes)] if drop_prefixes else []

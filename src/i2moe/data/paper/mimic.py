@@ -58,7 +58,7 @@ def read_mimic(root: str | Path, *, allow_unsafe_pickle: bool = False) -> DataBu
     problems.require_files(expected)
     problems.raise_if_any()
 
-    labels = _read_labels(root, problems)
+    labels = _read_labels(problems)
     splits = read_split_json(problems, SPLITS_FILE)
     features: dict[str, np.ndarray] = {}
     for modality in MODALITIES:
@@ -115,19 +115,9 @@ def read_mimic(root: str | Path, *, allow_unsafe_pickle: bool = False) -> DataBu
     )
 
 
-def _read_labels(root: Path, problems: Problems) -> pd.Series | None:
-    try:
-        table = pd.read_csv(root / LABELS_FILE)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        problems.add(LABELS_FILE, f"cannot be read as CSV ({error})")
-        return None
-    missing = [c for c in (ID_COLUMN, LABEL_COLUMN) if c not in table.columns]
-    if missing:
-        problems.add(
-            LABELS_FILE,
-            f"column(s) {', '.join(missing)} missing; expected columns {ID_COLUMN}, "
-            f"{LABEL_COLUMN} (0 or 1)",
-        )
+def _read_labels(problems: Problems) -> pd.Series | None:
+    table = problems.read_csv(LABELS_FILE, (ID_COLUMN, LABEL_COLUMN), "(0 or 1)")
+    if table is None:
         return None
     values = pd.to_numeric(table[LABEL_COLUMN], errors="coerce")
     bad = ~values.isin([0, 1])
