@@ -75,7 +75,6 @@ def run_grid(
     import pandas as pd
 
     from i2moe.data.load import load_data
-    from i2moe.training.files import RunError
     from i2moe.training.grid import GridRun, fit_grid
 
     output = Path(output)
@@ -91,13 +90,10 @@ def run_grid(
         )
         for row in rows
     ]
-    if output.exists() and not output.is_dir():
-        raise RunError(f"{output}: is a file; expected a folder for the comparison")
-    output.mkdir(parents=True, exist_ok=True)
-    fit_grid(runs, output, lambda run, seed: bundles[seed], overwrite=overwrite)
+    results = fit_grid(runs, output, lambda run, seed: bundles[seed], overwrite=overwrite)
     records = []
     for row, run in zip(rows, runs, strict=True):
-        summary = pd.read_csv(output / run.folder / "summary.csv")
+        summary = results[run.folder].summary
         test = summary[summary["split"] == "test"]
         records.append({"row": row.name, **{r.metric: (r.mean, r.std) for r in test.itertuples()}})
     table = pd.DataFrame(records)

@@ -387,7 +387,6 @@ def reproduce(
         )
         for run in runs
     }
-    output.mkdir(parents=True, exist_ok=True)
     bundles: dict[str, Any] = {}
 
     def data(grid_run: GridRun, seed: int) -> Any:
@@ -403,7 +402,7 @@ def reproduce(
 
     grid = [GridRun(run.folder, config) for run, config in configs.items()]
     by_folder = fit_grid(grid, output, data, overwrite=overwrite, interpret=interpret)
-    results = {run: by_folder[run.folder] for run in configs}
+    results = {run: by_folder[run.folder].per_seed for run in configs}
     records = table_records(dataset, table, results)
     base = next(iter(configs.values()))
     write_table(records, output, dataset, table, base, epochs_overridden=epochs is not None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pandas as pd
 import pytest
 
 from helpers import tiny_run_config
@@ -60,12 +61,16 @@ def test_a_grid_run_again_reuses_finished_seeds_and_resumes_unfinished(tmp_path,
     first = CountingData(data)
     results = fit_grid(runs, tmp_path, first)
     assert first.calls == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]
-    assert set(results) == {"a", "b"} and set(results["b"]) == {0, 1}
-    assert (tmp_path / "b" / "summary.csv").exists()
+    assert set(results) == {"a", "b"} and set(results["b"].per_seed) == {0, 1}
+    summary = pd.read_csv(tmp_path / "b" / "summary.csv")
+    pd.testing.assert_frame_equal(summary, results["b"].summary)
 
     again = CountingData(data)
-    assert fit_grid(runs, tmp_path, again) == results  # read back from metrics.json
+    reused = fit_grid(runs, tmp_path, again)
     assert again.calls == []
+    for folder in ("a", "b"):  # read back from metrics.json
+        assert reused[folder].per_seed == results[folder].per_seed
+        pd.testing.assert_frame_equal(reused[folder].summary, results[folder].summary)
 
     (tmp_path / "b" / "seed_1" / "metrics.json").unlink()  # as if killed in its last epoch
     resumed = CountingData(data)
@@ -94,3 +99,11 @@ def test_a_conflicting_seed_stops_the_grid_before_anything_trains(tmp_path, data
 def test_runs_must_have_their_own_folders(tmp_path, data):
     with pytest.raises(ValueError, match="share a folder"):
         fit_grid([GridRun("a", _config(data))] * 2, tmp_path, CountingData(data))
+
+
+def test_output_that_is_a_file_is_refused(tmp_path, data):
+    a_file = tmp_path / "grid"
+    a_file.write_text("not a folder")
+    with pytest.raises(RunError, match="grid: is a file; expected a folder for the runs"):
+        fit_grid([GridRun("a", _config(data))], a_file, CountingData(data))
+    assert a_file.read_text() == "not a folder"

@@ -16,7 +16,9 @@ import logging
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
+import pandas as pd
 import yaml
 
 from i2moe.config import RunConfig, config_to_dict, load_config
@@ -27,6 +29,13 @@ from i2moe.training.run import fit_one, summarise
 log = logging.getLogger(__name__)
 
 Metrics = dict[str, dict[str, float]]
+
+
+class GridResult(NamedTuple):
+    """One grid run's outcome: metrics per seed, and their mean +- std (``summary.csv``)."""
+
+    per_seed: dict[int, Metrics]
+    summary: pd.DataFrame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,21 +84,24 @@ def fit_grid(
     *,
     overwrite: bool = False,
     interpret: bool = False,
-) -> dict[str, dict[int, Metrics]]:
-    """Train every run for each of its seeds; returns run folder -> seed -> metrics.
+) -> dict[str, GridResult]:
+    """Train every run for each of its seeds; returns run folder -> its result.
 
     Args:
         runs: the grid (folders must differ).
-        output: the grid's folder.
+        output: the grid's folder (created; a file there is an error).
         data: the data of a run and seed (called only for seeds that train).
         overwrite: replace seed folders that hold another configuration.
         interpret: write each I2MoE run's interpretation of the test split.
 
     Raises:
-        RunError: a seed folder holds another configuration (checked for every seed before
-            anything trains, so a conflict stops the command at once rather than hours in).
+        RunError: ``output`` is a file, or a seed folder holds another configuration (checked
+            for every seed before anything trains, so a conflict stops the command at once
+            rather than hours in).
     """
     output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise RunError(f"{output}: is a file; expected a folder for the runs")
     folders = [run.folder for run in runs]
     if len(set(folders)) != len(folders):
         raise ValueError(f"grid runs share a folder: {folders}")
@@ -100,7 +112,8 @@ def fit_grid(
         for run in runs
         for seed in run.config.train.seeds
     }
-    results: dict[str, dict[int, Metrics]] = {}
+    output.mkdir(parents=True, exist_ok=True)
+    results: dict[str, GridResult] = {}
     for run in runs:
         run_dir = output / run.folder
         per_seed: dict[int, Metrics] = {}
@@ -126,6 +139,5 @@ def fit_grid(
                 progress=False,
                 interpret=interpret,
             )
-        summarise(per_seed, run_dir)
-        results[run.folder] = per_seed
+        results[run.folder] = GridResult(per_seed, summarise(per_seed, run_dir))
     return results
