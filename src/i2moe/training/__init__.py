@@ -9,27 +9,29 @@
 - :mod:`~i2moe.training.metrics`: torchmetrics per task.
 """
 
-from i2moe.training.files import RunError
-from i2moe.training.inference import (
-    evaluate_run,
-    load_checkpoint,
-    load_run,
-    predict_run,
-    predict_split,
-    run_data,
-)
-from i2moe.training.module import FusionTask
-from i2moe.training.run import fit, fit_one
+import importlib
+from typing import Any
 
-__all__ = [
-    "FusionTask",
-    "RunError",
-    "evaluate_run",
-    "fit",
-    "fit_one",
-    "load_checkpoint",
-    "load_run",
-    "predict_run",
-    "predict_split",
-    "run_data",
-]
+# Public names and their modules, imported on first use: ``i2moe.training.metrics`` (used by
+# the interpretation) must not pull in Lightning and the run machinery.
+_EXPORTS = {
+    "FusionTask": "module",
+    "RunError": "files",
+    "evaluate_run": "inference",
+    "fit": "run",
+    "fit_grid": "grid",
+    "fit_one": "run",
+    "load_checkpoint": "inference",
+    "load_run": "inference",
+    "predict_run": "inference",
+    "predict_split": "inference",
+    "run_data": "inference",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'i2moe.training' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"i2moe.training.{_EXPORTS[name]}"), name)
