@@ -9,7 +9,10 @@ variant in one process and times their training steps in turn, reading ``time.pr
   its P passes folded into the batch;
 - ``double_loop``: I2MoE as the authors' code runs it, a loop over experts *and* passes
   (E * P expert calls per step); the same model, its expert stack called once per pass;
-- ``fast``: I2MoE, ``execution="vmap"``: one batched call for all experts and passes.
+- ``fast_folded``: I2MoE, ``execution="vmap"`` with ``reuse_parts=False``: one batched call for
+  all experts and passes, every pass computed in full;
+- ``fast``: I2MoE, ``execution="vmap"``: one batched call for all experts and passes, the
+  passes sharing the intact modalities' parts (``i2moe.execution.fuse_passes``).
 
 With ``--perturb-k K1 K2 ...`` it times the fast path instead, perturbing K of the n
 modalities per step (Less-Forward, ``--perturb-k`` of ``i2moe fit``), one variant per K.
@@ -35,26 +38,32 @@ from i2moe import bench
 from i2moe.execution import ExpertResult
 
 
-def as_double_loop(model: torch.nn.Module, batch: int) -> torch.nn.Module:
+def as_double_loop(model: torch.nn.Module) -> torch.nn.Module:
     """Make the expert stack of a ``loop`` I2MoE run each pass separately (E * P calls)."""
     stack = model.experts
-    folded_forward = stack.forward
 
-    def forward(self, embeddings, *, per_expert=False):
-        if not per_expert:  # inference: only the intact pass
-            return folded_forward(embeddings, per_expert=per_expert)
-        passes = embeddings[0].shape[1] // batch
-        parts = [
-            folded_forward([x[:, p * batch : (p + 1) * batch] for x in embeddings], per_expert=True)
-            for p in range(passes)
-        ]
+    def run_passes(self, embeddings, perturbed, replacements):
+        e = self.num_experts
+        results = [self(embeddings)]  # the intact pass
+        for q in perturbed:
+            inputs = [
+                replacements[m] if m == q else x.expand(e, *x.shape)
+                for m, x in enumerate(embeddings)
+            ]
+            results.append(self(inputs, per_expert=True))
         return ExpertResult(
-            torch.cat([r.latent for r in parts], dim=1),
-            torch.cat([r.output for r in parts], dim=1),
-            torch.stack([r.aux_loss for r in parts]).mean(dim=0),
+            torch.cat([r.latent for r in results], dim=1),
+            torch.cat([r.output for r in results], dim=1),
+            torch.stack([r.aux_loss for r in results]).mean(dim=0),
         )
 
-    stack.forward = types.MethodType(forward, stack)
+    stack.run_passes = types.MethodType(run_passes, stack)
+    return model
+
+
+def without_reuse(model: torch.nn.Module) -> torch.nn.Module:
+    """The fast path with every pass computed in full (``reuse_parts=False``)."""
+    model.experts.reuse_parts = False
     return model
 
 
@@ -75,7 +84,8 @@ def main() -> None:
         models = {
             "vanilla": bench.build_variant(size, "vanilla"),
             "loop": bench.build_variant(size, "loop"),
-            "double_loop": as_double_loop(bench.build_variant(size, "loop"), size.batch),
+            "double_loop": as_double_loop(bench.build_variant(size, "loop")),
+            "fast_folded": without_reuse(bench.build_variant(size, "fast")),
             "fast": bench.build_variant(size, "fast"),
         }
     steps = {name: bench._Steps(m, size, size.batch, cpu, False) for name, m in models.items()}
@@ -97,7 +107,8 @@ def main() -> None:
     fast = ms["fast"]
     print(
         f"  fast/vanilla {fast / ms['vanilla']:.2f}x, loop/fast {ms['loop'] / fast:.2f}x, "
-        f"double_loop/fast {ms['double_loop'] / fast:.2f}x"
+        f"double_loop/fast {ms['double_loop'] / fast:.2f}x, "
+        f"fast_folded/fast {ms['fast_folded'] / fast:.2f}x"
     )
 
 

@@ -12,6 +12,23 @@ def tiny_model(shapes=None, num_outputs=4, **config):
     return i2moe_model(shapes or SHAPES_3, num_outputs, **config)
 
 
+def expert_output_shapes(model) -> list[tuple[int, ...]]:
+    """Records the output shape [E, N, C] of every call of ``model.experts``: N = B for an
+    intact-only call, P * B for the training passes (``run_passes``)."""
+    shapes = []
+    stack = model.experts
+    stack.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.output.shape)))
+    run_passes = stack.run_passes
+
+    def recording(*args, **kwargs):
+        result = run_passes(*args, **kwargs)
+        shapes.append(tuple(result.output.shape))
+        return result
+
+    stack.run_passes = recording
+    return shapes
+
+
 def batch_for(shapes, size=4, seed=0):
     generator = torch.Generator().manual_seed(seed)
     return {k: torch.randn(size, *s, generator=generator) for k, s in shapes.items()}

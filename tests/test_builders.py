@@ -3,30 +3,24 @@
 import pytest
 import torch
 
-from helpers import SHAPES_3, batch_for, tiny_model
+from helpers import SHAPES_3, batch_for, expert_output_shapes, tiny_model
 from i2moe.builders import ABLATIONS, i2moe_model, vanilla_model
 from i2moe.model import FusionModel, I2MoE
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
 
 
-def _fold_sizes(model):
-    sizes = []
-    model.experts.register_forward_hook(lambda m, args, out: sizes.append(args[0][0].shape))
-    return sizes
-
-
 def test_full_model_runs_n_plus_one_passes_per_expert():
     model = tiny_model()
-    sizes = _fold_sizes(model)
+    sizes = expert_output_shapes(model)
     model(batch_for(SHAPES_3))
-    assert sizes[0][:2] == (5, 4 * 4)  # [E, P*B, ...]: 5 experts, 4 passes of 4 samples
+    assert sizes[0][:2] == (5, 4 * 4)  # [E, P*B, C]: 5 experts, 4 passes of 4 samples
 
 
 def test_no_interaction_runs_one_pass_and_no_interaction_loss():
     model = tiny_model(ablation="no-interaction")
-    sizes = _fold_sizes(model)
+    sizes = expert_output_shapes(model)
     out = model(batch_for(SHAPES_3))
-    assert sizes[0][0] == 4  # intact batch only, shared by all experts
+    assert sizes[0][1] == 4  # intact batch only, shared by all experts
     assert out.interaction_loss.abs().sum() == 0
     assert isinstance(model.reweighting, ReweightingMLP) and model.experts.num_experts == 5
 

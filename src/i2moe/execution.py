@@ -4,8 +4,11 @@ The experts' parameters live stacked along a leading [E] axis in one copy of the
 (``ExpertStack.stacked``). Two paths compute the same thing:
 
 - ``vmap`` (fast): ``torch.func.vmap`` over the expert axis of ``functional_call``; all experts
-  and, during training, all perturbed passes (folded into the batch) in one batched call;
-- ``loop`` (reference): a Python loop over experts, each called with its slice of the weights.
+  and, during training, all perturbed passes (folded into the batch) in one batched call. For a
+  :class:`~i2moe.fusion.base.SeparableFusion` the passes also share the work that sees one
+  modality alone (:func:`fuse_passes`);
+- ``loop`` (reference): a Python loop over experts, each called with its slice of the weights
+  on its passes folded into the batch (:func:`fold_passes`).
 
 Both read the same parameters, so they can be compared on the same inputs.
 """
@@ -13,16 +16,60 @@ Both read the same parameters, so they can be compared on the same inputs.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from i2moe.fusion.base import Fused, as_fused
+from i2moe.fusion.base import Fused, SeparableFusion, as_fused
 
 EXECUTIONS = ("vmap", "loop")
+
+
+def fold_passes(
+    embeddings: Sequence[Tensor], perturbed: Sequence[int], replacements: Mapping[int, Tensor]
+) -> list[Tensor]:
+    """One expert's P passes folded into the batch, pass-major: M tensors [P*B, T_m, D].
+
+    Pass 0 is intact; pass p replaces modality ``perturbed[p - 1]`` by its replacement.
+    """
+    return [
+        torch.cat([replacements[m] if m == q else x for q in (None, *perturbed)])
+        for m, x in enumerate(embeddings)
+    ]
+
+
+def fuse_passes(
+    fusion: nn.Module,
+    embeddings: Sequence[Tensor],
+    perturbed: Sequence[int],
+    replacements: Mapping[int, Tensor],
+    *,
+    reuse_parts: bool = True,
+) -> Fused | Tensor:
+    """A backbone on all P passes of :func:`fold_passes`, with results [P*B, ...].
+
+    A :class:`SeparableFusion` (with ``reuse_parts``) computes each modality's part on the
+    intact embedding [B, T_m, D] once, and on its replacement once if it is perturbed, and
+    fuses the assembled passes; other backbones run on the folded embeddings. Both give the
+    same result (tests/test_execution.py), the first with less arithmetic: each pass changes
+    one of the M modalities, so (P - 1) * (M - 1) of the P * M parts are repeats.
+    """
+    if not (reuse_parts and isinstance(fusion, SeparableFusion)):
+        return fusion(fold_passes(embeddings, perturbed, replacements))
+    parts = []
+    for m, x in enumerate(embeddings):
+        intact = fusion.modality_part(m, x)
+        replaced = fusion.modality_part(m, replacements[m]) if m in perturbed else intact
+        parts.append(
+            tuple(
+                torch.cat([new if m == q else old for q in (None, *perturbed)])
+                for old, new in zip(intact, replaced, strict=True)
+            )
+        )
+    return fusion.fuse_parts(parts)
 
 
 class InteractionExpert(nn.Module):
@@ -33,9 +80,26 @@ class InteractionExpert(nn.Module):
         self.fusion = fusion
         self.head = head
 
-    def forward(self, embeddings: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
-        """[B, T_m, D] per modality -> (latent [B, H], output [B, C], aux_loss scalar)."""
-        fused: Fused = as_fused(self.fusion(list(embeddings)))
+    def forward(
+        self,
+        embeddings: list[Tensor],
+        *,
+        perturbed: Sequence[int] = (),
+        replacements: Mapping[int, Tensor] | None = None,
+        reuse_parts: bool = True,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """[B, T_m, D] per modality -> (latent [B, H], output [B, C], aux_loss scalar).
+
+        With ``replacements`` (modality -> [B, T_m, D]) the expert runs every pass of
+        :func:`fold_passes` and the latent and output are [P*B, ...] (:func:`fuse_passes`).
+        """
+        if replacements is None:
+            result = self.fusion(list(embeddings))
+        else:
+            result = fuse_passes(
+                self.fusion, embeddings, perturbed, replacements, reuse_parts=reuse_parts
+            )
+        fused: Fused = as_fused(result)
         return fused.latent, self.head(fused.latent), fused.aux_loss
 
 
@@ -54,6 +118,8 @@ class ExpertStack(nn.Module):
         execution: "vmap" (fast path) or "loop" (reference path).
         chunk_size: experts per vmap call (None: all at once). Smaller chunks keep the working
             set in cache on CPU at large sizes, for more operator calls (docs/benchmarks.md).
+        reuse_parts: on the vmap path, let a separable backbone share the intact modalities'
+            parts across passes (:func:`fuse_passes`); False only to measure what that saves.
     """
 
     def __init__(
@@ -61,12 +127,14 @@ class ExpertStack(nn.Module):
         experts: Sequence[nn.Module],
         execution: str = "vmap",
         chunk_size: int | None = None,
+        reuse_parts: bool = True,
     ) -> None:
         super().__init__()
         if execution not in EXECUTIONS:
             raise ValueError(f"unknown execution '{execution}'; valid: {', '.join(EXECUTIONS)}")
         self.execution = execution
         self.chunk_size = chunk_size
+        self.reuse_parts = reuse_parts
         self.num_experts = len(experts)
         self.stacked = copy.deepcopy(experts[0])
         per_expert = [dict(e.named_parameters()) for e in experts]
@@ -96,8 +164,8 @@ class ExpertStack(nn.Module):
         """Expert ``e``'s slice of the stacked weights (views that carry gradients)."""
         return {name: w[e] for name, w in self._weights().items()}
 
-    def _call_one(self, weights: dict[str, Tensor], embeddings: list[Tensor]):
-        return functional_call(self.stacked, weights, (embeddings,))
+    def _call_one(self, weights: dict[str, Tensor], embeddings: list[Tensor], **options):
+        return functional_call(self.stacked, weights, (embeddings,), options)
 
     def forward(self, embeddings: Sequence[Tensor], *, per_expert: bool = False) -> ExpertResult:
         """Run every expert.
@@ -124,3 +192,48 @@ class ExpertStack(nn.Module):
             chunk_size=self.chunk_size,
         )
         return ExpertResult(*batched(self._weights(), embeddings))
+
+    def run_passes(
+        self,
+        embeddings: Sequence[Tensor],
+        perturbed: Sequence[int],
+        replacements: Mapping[int, Tensor],
+    ) -> ExpertResult:
+        """Every expert on its training passes (the experts must be :class:`InteractionExpert`).
+
+        Args:
+            embeddings: M intact embeddings [B, T_m, D], shared by all experts.
+            perturbed: the modalities replaced in passes 1 .. P-1, in pass order.
+            replacements: perturbed modality -> [E, B, T_m, D], each expert's own replacement.
+
+        Returns:
+            latent [E, P*B, H] and output [E, P*B, C], pass-major (:func:`fold_passes`), and
+            aux_loss [E].
+        """
+        embeddings, perturbed = list(embeddings), list(perturbed)
+        replacements = {m: replacements[m] for m in perturbed}
+        if self.execution == "loop":
+            results = [
+                self._call_one(
+                    self.expert_weights(e),
+                    embeddings,
+                    perturbed=perturbed,
+                    replacements={m: r[e] for m, r in replacements.items()},
+                    reuse_parts=False,
+                )
+                for e in range(self.num_experts)
+            ]
+            latent, output, aux = (torch.stack(parts) for parts in zip(*results, strict=True))
+            return ExpertResult(latent, output, aux)
+
+        def call(weights: dict[str, Tensor], own: dict[int, Tensor]):
+            return self._call_one(
+                weights,
+                embeddings,
+                perturbed=perturbed,
+                replacements=own,
+                reuse_parts=self.reuse_parts,
+            )
+
+        batched = vmap(call, randomness="different", chunk_size=self.chunk_size)
+        return ExpertResult(*batched(self._weights(), replacements))

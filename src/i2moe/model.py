@@ -230,22 +230,6 @@ class I2MoE(nn.Module):
         e = self.experts.num_experts
         return {m: self.perturbation.replacement(m, embeddings[m], e) for m in perturbed}
 
-    def perturbed_inputs(
-        self,
-        embeddings: Sequence[Tensor],
-        perturbed: Sequence[int],
-        replacements: Mapping[int, Tensor],
-    ) -> list[Tensor]:
-        """Every expert's passes folded into the batch: M tensors [E, P*B, T, D]."""
-        e = self.experts.num_experts
-        folded = []
-        for m, emb in enumerate(embeddings):
-            intact = emb.expand(e, *emb.shape)  # [E, B, T, D]
-            passes = [replacements[m] if m == q else intact for q in perturbed]
-            stacked = torch.stack([intact, *passes], dim=1)  # [E, P, B, T, D]
-            folded.append(stacked.flatten(1, 2))  # [E, P*B, T, D]
-        return folded
-
     def forward(
         self,
         inputs: Mapping[str, Tensor],
@@ -274,8 +258,7 @@ class I2MoE(nn.Module):
             perturbed = self.choose_perturbed() if perturbed is None else list(perturbed)
             if replacements is None:
                 replacements = self.replacements(embeddings, perturbed)
-            folded = self.perturbed_inputs(embeddings, perturbed, replacements)
-            result = self.experts(folded, per_expert=True)
+            result = self.experts.run_passes(embeddings, perturbed, replacements)
             outputs = result.output.unflatten(1, (-1, batch))  # [E, P, B, C]
             compared = (
                 outputs

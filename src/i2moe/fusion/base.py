@@ -12,6 +12,9 @@ Backbones run under ``torch.func.vmap`` over the expert axis (see ``i2moe.execut
 built-in backbone must be functional: no in-place writes to inputs or buffers, no Python branch
 on tensor values, no ``.item()``. Randomness (dropout, Gumbel noise) is allowed.
 
+A backbone whose first step looks at one modality at a time can say so by deriving from
+:class:`SeparableFusion`; I2MoE's fast path then reuses that step across its perturbed passes.
+
 Builders are registered by name with :func:`register_fusion` and called as
 ``builder(num_modalities=M, dim=D, tokens=[T_1..T_M], **options)``.
 """
@@ -30,6 +33,41 @@ class Fused(NamedTuple):
 
     latent: Tensor  # [B, H]
     aux_loss: Tensor  # scalar; 0 for dense backbones
+
+
+class SeparableFusion(nn.Module):
+    """A backbone whose first step sees one modality at a time.
+
+    Such a backbone computes ``fuse_parts([modality_part(m, x_m) for each modality m])``:
+    ``modality_part`` depends on modality m's embedding alone and returns a tuple of tensors
+    with the batch first; everything that mixes modalities happens in ``fuse_parts``.
+
+    I2MoE's perturbed passes each replace one modality, so a pass shares all other
+    modalities' parts with the intact pass. The fast path (``i2moe.execution.fuse_passes``)
+    computes each modality's part twice per expert (intact and replaced) instead of once per
+    pass, then fuses all passes in one batch. Dropout inside ``modality_part`` then draws one
+    mask per sample for the passes that share the part.
+
+    A subclass sets ``self.tokens`` (tokens per modality) in its constructor.
+    """
+
+    tokens: list[int]
+
+    def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor, ...]:
+        """Modality ``m``'s embedding [B, T_m, D] -> its part (tensors with batch first)."""
+        raise NotImplementedError
+
+    def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused | Tensor:
+        """The M modalities' parts -> the fused result."""
+        raise NotImplementedError
+
+    def forward(self, embeddings: list[Tensor]) -> Fused | Tensor:
+        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss)."""
+        if len(embeddings) != len(self.tokens):
+            raise ValueError(
+                f"{len(embeddings)} embeddings for a backbone of {len(self.tokens)} modalities"
+            )
+        return self.fuse_parts([self.modality_part(m, x) for m, x in enumerate(embeddings)])
 
 
 FusionBuilder = Callable[..., nn.Module]

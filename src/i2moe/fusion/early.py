@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
 from i2moe.layers import mlp
 
 
@@ -39,9 +39,23 @@ class MLP(nn.Module):
         """[B, in_dim] -> [B, hidden]."""
         return self.net(x)
 
+    def input_part(self, x: Tensor, start: int) -> Tensor:
+        """The first layer's product with inputs ``start`` .. ``start + F`` alone: x [B, F] ->
+        [B, hidden], without the bias. The parts of all inputs sum to the first layer's
+        product with their concatenation (:meth:`from_input_parts`)."""
+        first = self.net[0]
+        return x @ first.weight[:, start : start + x.shape[-1]].T
 
-class EarlyFusion(nn.Module):
+    def from_input_parts(self, parts: list[Tensor]) -> Tensor:
+        """The output from the first layer's parts over all inputs -> [B, hidden]."""
+        return self.net[1:](torch.stack(parts).sum(dim=0) + self.net[0].bias)
+
+
+class EarlyFusion(SeparableFusion):
     """Early fusion: flatten and concatenate all modality tokens, then an MLP.
+
+    Separable: the first Linear layer's product with the concatenation is the sum of its
+    products with each modality's block of inputs, which is that modality's part.
 
     Args:
         dim: token width D.
@@ -56,13 +70,17 @@ class EarlyFusion(nn.Module):
     ) -> None:
         super().__init__()
         self.tokens = list(tokens)
+        self.starts = [sum(self.tokens[:m]) * dim for m in range(len(self.tokens))]
         self.mlp = MLP(sum(self.tokens) * dim, hidden, num_layers, dropout)
         self.out_dim = hidden
 
-    def forward(self, embeddings: list[Tensor]) -> Fused:
-        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
-        flat = torch.cat([e.flatten(1) for e in embeddings], dim=-1)  # [B, sum_m T_m * D]
-        latent = self.mlp(flat)  # [B, H]
+    def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor]:
+        """[B, T_m, D] -> (first layer's product with its T_m * D inputs [B, H],)."""
+        return (self.mlp.input_part(embedding.flatten(1), self.starts[m]),)
+
+    def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused:
+        """Sum the parts, then the rest of the MLP -> Fused(latent [B, H], aux_loss 0)."""
+        latent = self.mlp.from_input_parts([part[0] for part in parts])  # [B, H]
         return Fused(latent, latent.new_zeros(()))
 
 

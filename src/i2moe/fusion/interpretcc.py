@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
 from i2moe.fusion.early import MLP
 
 
@@ -34,8 +34,12 @@ def gumbel_sigmoid(logits: Tensor, tau: float) -> Tensor:
     return torch.sigmoid((logits + noise) / tau)
 
 
-class InterpretCCFusion(nn.Module):
+class InterpretCCFusion(SeparableFusion):
     """Per-modality gates from a gating network, masked embeddings into an MLP.
+
+    Separable: a gate scales a modality's whole input block, so it scales that block's product
+    with the MLP's first layer. A modality's part is its mean embedding (for the gating
+    network) and that product; the gates are applied in ``fuse_parts``.
 
     Args:
         dim: token width D.
@@ -78,12 +82,16 @@ class InterpretCCFusion(nn.Module):
             nn.ReLU(),
             nn.Linear(gate_hidden, num_modalities),
         )
+        self.starts = [sum(self.tokens[:m]) * dim for m in range(num_modalities)]
         self.mlp = MLP(sum(self.tokens) * dim, hidden, num_layers, dropout)
         self.out_dim = hidden
 
     def gates(self, embeddings: list[Tensor]) -> Tensor:
         """[B, T_m, D] per modality -> gate per modality [B, M] (in [0, 1]; 0/1 if hard)."""
-        pooled = torch.cat([e.mean(dim=1) for e in embeddings], dim=-1)  # [B, M * D]
+        return self.gates_from_pooled(torch.cat([e.mean(dim=1) for e in embeddings], dim=-1))
+
+    def gates_from_pooled(self, pooled: Tensor) -> Tensor:
+        """Mean embeddings of all modalities [B, M * D] -> gates [B, M]."""
         logits = self.gate(pooled)  # [B, M]
         if self.training:
             soft = gumbel_sigmoid(logits, self.tau)
@@ -97,13 +105,15 @@ class InterpretCCFusion(nn.Module):
         # soft - soft.detach() is exactly 0 forward, so gates are exactly 0/1; backward: d soft.
         return hard + (soft - soft.detach())
 
-    def forward(self, embeddings: list[Tensor]) -> Fused:
-        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
-        gates = self.gates(embeddings)  # [B, M]
-        masked = [
-            e.flatten(1) * gates[:, m, None] for m, e in enumerate(embeddings)
-        ]  # M x [B, T_m * D]
-        latent = self.mlp(torch.cat(masked, dim=-1))  # [B, H]
+    def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor, Tensor]:
+        """[B, T_m, D] -> (mean embedding [B, D], first layer's product with its inputs [B, H])."""
+        return embedding.mean(dim=1), self.mlp.input_part(embedding.flatten(1), self.starts[m])
+
+    def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused:
+        """Gate each modality's product, then the rest of the MLP -> Fused(latent [B, H], 0)."""
+        gates = self.gates_from_pooled(torch.cat([part[0] for part in parts], dim=-1))  # [B, M]
+        gated = [part[1] * gates[:, m, None] for m, part in enumerate(parts)]  # M x [B, H]
+        latent = self.mlp.from_input_parts(gated)  # [B, H]
         return Fused(latent, latent.new_zeros(()))
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
 from i2moe.fusion.early import MLP
 
 POOLS = ("flatten", "mean")
@@ -25,8 +25,10 @@ def pool_tokens(embedding: Tensor, pool: str) -> Tensor:
     return embedding.flatten(1) if pool == "flatten" else embedding.mean(dim=1)
 
 
-class LateFusion(nn.Module):
+class LateFusion(SeparableFusion):
     """Late fusion: a separate MLP per modality, outputs concatenated or summed.
+
+    Separable: a modality's part is its MLP's output.
 
     Args:
         dim: token width D.
@@ -63,11 +65,13 @@ class LateFusion(nn.Module):
         )
         self.out_dim = hidden * len(self.tokens) if combine == "concat" else hidden
 
-    def forward(self, embeddings: list[Tensor]) -> Fused:
-        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
-        parts = [
-            mlp(pool_tokens(e, self.pool)) for mlp, e in zip(self.mlps, embeddings, strict=True)
-        ]  # M x [B, hidden]
+    def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor]:
+        """[B, T_m, D] -> (its MLP's output [B, hidden],)."""
+        return (self.mlps[m](pool_tokens(embedding, self.pool)),)
+
+    def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused:
+        """Concatenate or sum the M outputs -> Fused(latent [B, H], aux_loss 0)."""
+        parts = [part[0] for part in parts]  # M x [B, hidden]
         if self.combine == "concat":
             latent = torch.cat(parts, dim=-1)  # [B, M * hidden]
         else:

@@ -23,12 +23,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
 from i2moe.fusion.late import POOLS, pool_tokens
 
 
-class LowRankTensorFusion(nn.Module):
+class LowRankTensorFusion(SeparableFusion):
     """Low-rank multimodal tensor fusion (Liu et al. 2018).
+
+    Separable: a modality's part is its projection by its factors, [1, z_m] @ W_m^(r).
 
     Args:
         dim: token width D.
@@ -59,15 +61,18 @@ class LowRankTensorFusion(nn.Module):
         self.bias = nn.Parameter(torch.zeros(hidden))
         self.out_dim = hidden
 
-    def forward(self, embeddings: list[Tensor]) -> Fused:
-        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
-        product = None
-        for factor, embedding in zip(self.factors, embeddings, strict=True):
-            z = pool_tokens(embedding, self.pool)  # [B, D_m]
-            z = torch.cat([z.new_ones(z.shape[0], 1), z], dim=-1)  # [B, D_m + 1]
-            projected = torch.einsum("bi,rih->rbh", z, factor)  # [r, B, H]
-            product = projected if product is None else product * projected
-        latent = torch.einsum("r,rbh->bh", self.rank_weights, product) + self.bias  # [B, H]
+    def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor]:
+        """[B, T_m, D] -> (its projection by each rank's factor [B, r, H],)."""
+        z = pool_tokens(embedding, self.pool)  # [B, D_m]
+        z = torch.cat([z.new_ones(z.shape[0], 1), z], dim=-1)  # [B, D_m + 1]
+        return (torch.einsum("bi,rih->brh", z, self.factors[m]),)
+
+    def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused:
+        """Multiply the projections, sum the ranks -> Fused(latent [B, H], aux_loss 0)."""
+        product = parts[0][0]
+        for (projected,) in parts[1:]:
+            product = product * projected  # [B, r, H]
+        latent = torch.einsum("r,brh->bh", self.rank_weights, product) + self.bias  # [B, H]
         return Fused(latent, latent.new_zeros(()))
 
 

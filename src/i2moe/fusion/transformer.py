@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
 
 
 class SelfAttention(nn.Module):
@@ -30,9 +30,13 @@ class SelfAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        b, t, d = x.shape
-        h = self.num_heads
-        q, k, v = self.qkv(x).view(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x [B, H, T, D/H]
+        return self.attend(self.qkv(x))
+
+    def attend(self, qkv: Tensor) -> Tensor:
+        """Attention from the projected queries, keys and values [B, T, 3D] -> [B, T, D]."""
+        b, t, width = qkv.shape
+        d, h = width // 3, self.num_heads
+        q, k, v = qkv.view(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)  # 3 x [B, H, T, D/H]
         scores = q @ k.transpose(-2, -1) / math.sqrt(d // h)  # [B, H, T, T]
         attended = self.dropout(scores.softmax(dim=-1)) @ v  # [B, H, T, D/H]
         return self.proj(attended.transpose(1, 2).reshape(b, t, d))
@@ -52,13 +56,20 @@ class TransformerBlock(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.dropout(self.attn(self.norm1(x)))
+    def forward(self, x: Tensor, qkv: Tensor | None = None) -> Tensor:
+        """[B, T, D] -> [B, T, D]; ``qkv`` is ``attn.qkv(norm1(x))`` when already computed."""
+        if qkv is None:
+            qkv = self.attn.qkv(self.norm1(x))
+        x = x + self.dropout(self.attn.attend(qkv))
         return x + self.dropout(self.mlp(self.norm2(x)))
 
 
-class TransformerFusion(nn.Module):
+class TransformerFusion(SeparableFusion):
     """Joint transformer over the tokens of all modalities.
+
+    Separable (:class:`~i2moe.fusion.base.SeparableFusion`): up to the first attention every
+    token is processed alone, so a modality's part is its tokens plus their positions and the
+    first block's normalised query/key/value projection.
 
     Args:
         dim: token width D.
@@ -81,6 +92,7 @@ class TransformerFusion(nn.Module):
     ) -> None:
         super().__init__()
         self.tokens = list(tokens)
+        self.starts = [sum(self.tokens[:m]) for m in range(len(self.tokens))]
         self.position = nn.Parameter(torch.randn(sum(self.tokens), dim) * 0.02)
         self.blocks = nn.ModuleList(
             TransformerBlock(dim, num_heads, mlp_ratio, dropout) for _ in range(num_layers)
@@ -88,11 +100,20 @@ class TransformerFusion(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.out_dim = dim * len(self.tokens)
 
-    def forward(self, embeddings: list[Tensor]) -> Fused:
-        """[B, T_m, D] per modality -> Fused(latent [B, M*D], aux_loss 0)."""
-        x = torch.cat(embeddings, dim=1) + self.position  # [B, T, D]
-        for block in self.blocks:
-            x = block(x)
+    def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor, ...]:
+        """[B, T_m, D] -> (tokens with positions [B, T_m, D], first block's qkv [B, T_m, 3D])."""
+        x = embedding + self.position[self.starts[m] : self.starts[m] + self.tokens[m]]
+        if not self.blocks:
+            return (x,)
+        first = self.blocks[0]
+        return x, first.attn.qkv(first.norm1(x))
+
+    def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused:
+        """Joint attention over all tokens -> Fused(latent [B, M*D], aux_loss 0)."""
+        x = torch.cat([part[0] for part in parts], dim=1)  # [B, T, D]
+        for i, block in enumerate(self.blocks):
+            qkv = torch.cat([part[1] for part in parts], dim=1) if i == 0 else None
+            x = block(x, qkv)
         x = self.norm(x)
         pooled = [part.mean(dim=1) for part in x.split(self.tokens, dim=1)]  # M x [B, D]
         return Fused(torch.cat(pooled, dim=-1), x.new_zeros(()))
