@@ -7,7 +7,7 @@ from torch import nn
 import i2moe.fusion.builtin  # noqa: F401  (registers the built-in backbones)
 from i2moe.execution import ExpertStack, InteractionExpert, fold_passes
 from i2moe.fusion import build_fusion
-from i2moe.fusion.base import FUSIONS, SeparableFusion
+from i2moe.fusion.base import FUSIONS, SeparableFusion, as_fused
 from i2moe.model import PredictionHead
 
 
@@ -163,22 +163,42 @@ def test_the_dense_backbones_are_separable():
 
 
 @pytest.mark.parametrize("fusion", SEPARABLE)
+def test_separable_forward_equals_fusing_its_modality_parts(fusion):
+    torch.manual_seed(0)
+    options = {"num_heads": 2} if fusion == "transformer" else {}
+    backbone = build_fusion(fusion, num_modalities=3, dim=8, tokens=TOKENS_3, **options).eval()
+    embeddings, _, _ = _passes()
+    whole = as_fused(backbone(embeddings))
+    one_by_one = [backbone.modality_part(m, x) for m, x in enumerate(embeddings)]
+    torch.testing.assert_close(as_fused(backbone.fuse_parts(one_by_one)).latent, whole.latent)
+
+
+@pytest.mark.parametrize("fusion", SEPARABLE)
 def test_fast_path_computes_each_modality_part_once_per_version(fusion):
     """Intact parts are computed once per expert, not once per pass: with 2 of 3 modalities
-    perturbed the backbone's per-modality step sees (3 + 2) * B rows instead of 3 * 3 * B."""
+    perturbed the per-modality step sees (3 + 2) * B modality rows, and the backbone's own
+    forward (the reference, which computes every pass in full) is not called."""
     batch = 4
     embeddings, perturbed, replacements = _passes(batch=batch)
-    rows = {True: [], False: []}
     for reuse in (True, False):
         stack = _stack_of(fusion)
         stack.reuse_parts = reuse
-        step = type(stack.stacked.fusion).modality_part
+        backbone = stack.stacked.fusion
+        part_rows, forward_rows = [], []
+        parts, forward = backbone.modality_parts, backbone.forward
 
-        def counting(self, m, embedding, step=step, seen=rows[reuse]):
-            seen.append(embedding.shape[0])
-            return step(self, m, embedding)
+        def counting_parts(inputs, parts=parts, seen=part_rows):
+            seen.extend(x.shape[0] for _, x in inputs)
+            return parts(inputs)
 
-        stack.stacked.fusion.modality_part = counting.__get__(stack.stacked.fusion)
+        def counting_forward(inputs, forward=forward, seen=forward_rows):
+            seen.append(inputs[0].shape[0])
+            return forward(inputs)
+
+        backbone.modality_parts, backbone.forward = counting_parts, counting_forward
         stack.run_passes(embeddings, perturbed, replacements)
-    assert sum(rows[True]) == (3 + len(perturbed)) * batch
-    assert sum(rows[False]) == 3 * (1 + len(perturbed)) * batch
+        if reuse:
+            assert sum(part_rows) == (3 + len(perturbed)) * batch
+            assert forward_rows == []
+        else:
+            assert forward_rows == [(1 + len(perturbed)) * batch]

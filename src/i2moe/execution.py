@@ -59,16 +59,19 @@ def fuse_passes(
     """
     if not (reuse_parts and isinstance(fusion, SeparableFusion)):
         return fusion(fold_passes(embeddings, perturbed, replacements))
-    parts = []
-    for m, x in enumerate(embeddings):
-        intact = fusion.modality_part(m, x)
-        replaced = fusion.modality_part(m, replacements[m]) if m in perturbed else intact
-        parts.append(
-            tuple(
-                torch.cat([new if m == q else old for q in (None, *perturbed)])
-                for old, new in zip(intact, replaced, strict=True)
-            )
+    num_modalities = len(embeddings)
+    computed = fusion.modality_parts(
+        [*enumerate(embeddings), *((m, replacements[m]) for m in perturbed)]
+    )
+    intact = computed[:num_modalities]
+    replaced = dict(zip(perturbed, computed[num_modalities:], strict=True))
+    parts = [
+        tuple(
+            torch.cat([replaced[m][i] if m == q else own for q in (None, *perturbed)])
+            for i, own in enumerate(intact[m])
         )
+        for m in range(num_modalities)
+    ]  # per modality, its part for every pass: tensors [P*B, ...]
     return fusion.fuse_parts(parts)
 
 

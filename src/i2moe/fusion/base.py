@@ -38,36 +38,38 @@ class Fused(NamedTuple):
 class SeparableFusion(nn.Module):
     """A backbone whose first step sees one modality at a time.
 
-    Such a backbone computes ``fuse_parts([modality_part(m, x_m) for each modality m])``:
+    Such a backbone's forward equals ``fuse_parts([modality_part(m, x_m) for each m])``:
     ``modality_part`` depends on modality m's embedding alone and returns a tuple of tensors
     with the batch first; everything that mixes modalities happens in ``fuse_parts``.
 
     I2MoE's perturbed passes each replace one modality, so a pass shares all other
     modalities' parts with the intact pass. The fast path (``i2moe.execution.fuse_passes``)
     computes each modality's part twice per expert (intact and replaced) instead of once per
-    pass, then fuses all passes in one batch. Dropout inside ``modality_part`` then draws one
-    mask per sample for the passes that share the part.
+    pass, then fuses all passes in one batch; the reference path runs ``forward`` on every
+    pass. Dropout inside ``modality_part`` draws one mask per sample for the passes that share
+    the part.
 
-    A subclass sets ``self.tokens`` (tokens per modality) in its constructor.
+    A subclass implements ``modality_part`` and ``fuse_parts``; it may keep a ``forward`` of
+    its own (one fused computation is often cheaper than M parts) and may override
+    ``modality_parts`` to compute several modalities' parts in one go.
     """
-
-    tokens: list[int]
 
     def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor, ...]:
         """Modality ``m``'s embedding [B, T_m, D] -> its part (tensors with batch first)."""
         raise NotImplementedError
 
+    def modality_parts(self, items: Sequence[tuple[int, Tensor]]) -> list[tuple[Tensor, ...]]:
+        """The parts of several (modality, embedding [B, T_m, D]) pairs, in order; a modality
+        may come more than once (its intact embedding and its replacement)."""
+        return [self.modality_part(m, x) for m, x in items]
+
     def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused | Tensor:
-        """The M modalities' parts -> the fused result."""
+        """The M modalities' parts, in modality order -> the fused result."""
         raise NotImplementedError
 
     def forward(self, embeddings: list[Tensor]) -> Fused | Tensor:
         """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss)."""
-        if len(embeddings) != len(self.tokens):
-            raise ValueError(
-                f"{len(embeddings)} embeddings for a backbone of {len(self.tokens)} modalities"
-            )
-        return self.fuse_parts([self.modality_part(m, x) for m, x in enumerate(embeddings)])
+        return self.fuse_parts(self.modality_parts(list(enumerate(embeddings))))
 
 
 FusionBuilder = Callable[..., nn.Module]

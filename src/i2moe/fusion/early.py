@@ -74,6 +74,12 @@ class EarlyFusion(SeparableFusion):
         self.mlp = MLP(sum(self.tokens) * dim, hidden, num_layers, dropout)
         self.out_dim = hidden
 
+    def forward(self, embeddings: list[Tensor]) -> Fused:
+        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
+        flat = torch.cat([e.flatten(1) for e in embeddings], dim=-1)  # [B, sum_m T_m * D]
+        latent = self.mlp(flat)  # [B, H]
+        return Fused(latent, latent.new_zeros(()))
+
     def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor]:
         """[B, T_m, D] -> (first layer's product with its T_m * D inputs [B, H],)."""
         return (self.mlp.input_part(embedding.flatten(1), self.starts[m]),)

@@ -105,6 +105,15 @@ class InterpretCCFusion(SeparableFusion):
         # soft - soft.detach() is exactly 0 forward, so gates are exactly 0/1; backward: d soft.
         return hard + (soft - soft.detach())
 
+    def forward(self, embeddings: list[Tensor]) -> Fused:
+        """[B, T_m, D] per modality -> Fused(latent [B, H], aux_loss 0)."""
+        gates = self.gates(embeddings)  # [B, M]
+        masked = [
+            e.flatten(1) * gates[:, m, None] for m, e in enumerate(embeddings)
+        ]  # M x [B, T_m * D]
+        latent = self.mlp(torch.cat(masked, dim=-1))  # [B, H]
+        return Fused(latent, latent.new_zeros(()))
+
     def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor, Tensor]:
         """[B, T_m, D] -> (mean embedding [B, D], first layer's product with its inputs [B, H])."""
         return embedding.mean(dim=1), self.mlp.input_part(embedding.flatten(1), self.starts[m])

@@ -92,7 +92,6 @@ class TransformerFusion(SeparableFusion):
     ) -> None:
         super().__init__()
         self.tokens = list(tokens)
-        self.starts = [sum(self.tokens[:m]) for m in range(len(self.tokens))]
         self.position = nn.Parameter(torch.randn(sum(self.tokens), dim) * 0.02)
         self.blocks = nn.ModuleList(
             TransformerBlock(dim, num_heads, mlp_ratio, dropout) for _ in range(num_layers)
@@ -100,13 +99,27 @@ class TransformerFusion(SeparableFusion):
         self.norm = nn.LayerNorm(dim)
         self.out_dim = dim * len(self.tokens)
 
+    def forward(self, embeddings: list[Tensor]) -> Fused:
+        """[B, T_m, D] per modality -> Fused(latent [B, M*D], aux_loss 0)."""
+        x = torch.cat(embeddings, dim=1) + self.position  # [B, T, D]
+        for block in self.blocks:
+            x = block(x)
+        return self._pool(x)
+
     def modality_part(self, m: int, embedding: Tensor) -> tuple[Tensor, ...]:
         """[B, T_m, D] -> (tokens with positions [B, T_m, D], first block's qkv [B, T_m, 3D])."""
-        x = embedding + self.position[self.starts[m] : self.starts[m] + self.tokens[m]]
+        return self.modality_parts([(m, embedding)])[0]
+
+    def modality_parts(self, items: Sequence[tuple[int, Tensor]]) -> list[tuple[Tensor, ...]]:
+        """Up to the first attention every token is alone: one projection for all items."""
+        positions = self.position.split(self.tokens)  # M x [T_m, D]
+        x = torch.cat([x for _, x in items], dim=1) + torch.cat([positions[m] for m, _ in items])
+        sizes = [self.tokens[m] for m, _ in items]
         if not self.blocks:
-            return (x,)
+            return [(part,) for part in x.split(sizes, dim=1)]
         first = self.blocks[0]
-        return x, first.attn.qkv(first.norm1(x))
+        qkv = first.attn.qkv(first.norm1(x))  # [B, T', 3D]
+        return list(zip(x.split(sizes, dim=1), qkv.split(sizes, dim=1), strict=True))
 
     def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused:
         """Joint attention over all tokens -> Fused(latent [B, M*D], aux_loss 0)."""
@@ -114,6 +127,10 @@ class TransformerFusion(SeparableFusion):
         for i, block in enumerate(self.blocks):
             qkv = torch.cat([part[1] for part in parts], dim=1) if i == 0 else None
             x = block(x, qkv)
+        return self._pool(x)
+
+    def _pool(self, x: Tensor) -> Fused:
+        """Final norm and per-modality mean of the tokens [B, T, D] -> Fused([B, M*D], 0)."""
         x = self.norm(x)
         pooled = [part.mean(dim=1) for part in x.split(self.tokens, dim=1)]  # M x [B, D]
         return Fused(torch.cat(pooled, dim=-1), x.new_zeros(()))
