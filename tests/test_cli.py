@@ -279,6 +279,7 @@ def test_unknown_encoder_in_a_config_lists_the_valid_ones(tmp_path, capsys, out)
         (("--batch-size", "-4"), "--batch-size: -4; expected a whole number >= 1"),
         (("--accelerator", "nope"), "--accelerator (accelerator 'nope'"),
         (("--perturb-k", "5"), "--perturb-k: 5; expected 1 to 2 (the modalities)"),
+        (("--gradient-clip", "-1"), "--gradient-clip: -1.0; expected a positive number"),
     ],
 )
 def test_bad_training_settings(tmp_path, capsys, out, flags, expected):

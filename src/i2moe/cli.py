@@ -44,6 +44,7 @@ FIT_FLAGS: dict[str, tuple[str, str]] = {
     "seeds": ("train", "seeds"),
     "early_stopping": ("train", "early_stopping"),
     "interaction_warmup": ("train", "interaction_warmup"),
+    "gradient_clip": ("train", "gradient_clip"),
     "accelerator": ("train", "accelerator"),
     "devices": ("train", "devices"),
     "strategy": ("train", "strategy"),
@@ -104,6 +105,12 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="EPOCHS",
         help="epochs on the task loss alone before the interaction losses join (default 0)",
+    )
+    train.add_argument(
+        "--gradient-clip",
+        type=float,
+        metavar="NORM",
+        help="clip the gradients' global norm to NORM in every step (default: no clipping)",
     )
     train.add_argument("--accelerator", help="cpu, gpu, auto, ... (Lightning)")
     train.add_argument("--devices", type=_devices, help="count, list '0,1' or auto")

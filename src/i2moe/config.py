@@ -52,6 +52,9 @@ class TrainConfig:
         interaction losses join; 0 (default) is the paper's training. Not in the paper: the
         interaction losses from the first step keep a model from learning parity-like synergy
         of 3 or more modalities (docs/faithfulness.md).
+    gradient_clip: clip the global norm of the gradients to this value before every optimizer
+        step (Lightning's ``gradient_clip_val``, norm algorithm); None (default) does not clip.
+        The authors clip ENRICO's gradients to 1.0.
     """
 
     epochs: int = 10
@@ -70,6 +73,7 @@ class TrainConfig:
     regression_loss: str = "mse"
     deterministic: bool | str = True
     interaction_warmup: int = 0
+    gradient_clip: float | None = None
 
 
 @dataclass

@@ -27,7 +27,7 @@ from i2moe.training.files import (
     write_atomic,
 )
 from i2moe.training.inference import evaluate_run, load_checkpoint, load_run
-from i2moe.training.run import EpochShuffleSampler, RandomStateCheckpoint, fit_one
+from i2moe.training.run import EpochShuffleSampler, RandomStateCheckpoint, _trainer, fit_one
 
 
 def _write_npz(path: Path, num_samples: int = 60, seed: int = 0) -> Path:
@@ -149,6 +149,8 @@ def test_prepare_output_overwrite_replaces_runs_of_several_seeds_or_rows(tmp_pat
         ("model", "evidence_weight", -1.0, "--evidence-weight", "--evidence-weight: -1.0; exp"),
         ("model", "interaction_weight", float("nan"), None, "interaction_weight: nan; expected"),
         ("model", "temperature", 0.0, "--temperature", "--temperature: 0.0; expected a positive"),
+        ("train", "gradient_clip", 0.0, "--gradient-clip", "--gradient-clip: 0.0; expected a pos"),
+        ("train", "gradient_clip", "1", None, "train.gradient_clip: '1'; expected a positive"),
     ],
 )
 def test_check_settings_names_the_field_its_origin_and_the_expected_form(
@@ -291,6 +293,15 @@ def test_fit_one_saves_last_after_every_epoch_and_metrics_last(tiny_run):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     epochs = {row["epoch"] for row in csv.DictReader((run / "logs" / "metrics.csv").open())}
     assert {"0", "1", "2"} <= epochs  # (the final validate and test log one more)
+
+
+def test_gradient_clip_reaches_the_trainer(tmp_path):
+    config = RunConfig()
+    trainer, _ = _trainer(config, tmp_path, "val/loss", "min", progress=False)
+    assert trainer.gradient_clip_val is None
+    config.train.gradient_clip = 0.5
+    trainer, _ = _trainer(config, tmp_path, "val/loss", "min", progress=False)
+    assert (trainer.gradient_clip_val, trainer.gradient_clip_algorithm) == (0.5, "norm")
 
 
 def test_interaction_losses_join_after_the_warmup_epochs(tiny_run):

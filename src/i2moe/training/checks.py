@@ -114,6 +114,14 @@ def check_settings(config: RunConfig, origins: Mapping[str, str] | None = None) 
         if not number or not math.isfinite(value) or value < 0 or (positive and value == 0):
             expected = "a positive number" if positive else "a number >= 0"
             raise _fail(origins, name, value, expected)
+    clip = train.gradient_clip
+    if clip is not None and (
+        not isinstance(clip, int | float)
+        or isinstance(clip, bool)
+        or not math.isfinite(clip)
+        or clip <= 0
+    ):
+        raise _fail(origins, "train.gradient_clip", clip, "a positive number (a norm) or null")
     if train.regression_loss not in ("mse", "smooth_l1"):
         raise _fail(origins, "train.regression_loss", train.regression_loss, "mse or smooth_l1")
 

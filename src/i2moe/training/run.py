@@ -173,6 +173,8 @@ def _trainer(
     trainer = L.Trainer(
         max_epochs=train.epochs,
         **hardware_options(train),
+        gradient_clip_val=train.gradient_clip,
+        gradient_clip_algorithm="norm",
         deterministic=train.deterministic,
         callbacks=callbacks,
         logger=loggers,
