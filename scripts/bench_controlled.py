@@ -16,11 +16,14 @@ variant in one process and times their training steps in turn, reading ``time.pr
 
 With ``--perturb-k K1 K2 ...`` it times the fast path instead, perturbing K of the n
 modalities per step (Less-Forward, ``--perturb-k`` of ``i2moe fit``), one variant per K.
+With ``--fusion NAME`` the experts use another backbone (its defaults, width ``hidden`` = D)
+at the size's modalities, encoders and batch.
 
 Usage::
 
     OMP_NUM_THREADS=1 python scripts/bench_controlled.py mosi --repeats 7
     OMP_NUM_THREADS=1 python scripts/bench_controlled.py adni --repeats 3 --perturb-k 1 2 3 4
+    OMP_NUM_THREADS=1 python scripts/bench_controlled.py mosi --repeats 7 --fusion lf
 
 Prints the median CPU ms per training step, the ratios, and each variant's operator count.
 """
@@ -28,6 +31,7 @@ Prints the median CPU ms per training step, the ratios, and each variant's opera
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 import types
@@ -72,9 +76,17 @@ def main() -> None:
     parser.add_argument("size", choices=list(bench.SIZES))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--perturb-k", type=int, nargs="+", help="time the fast path per k")
+    parser.add_argument("--fusion", help="another backbone than the size's transformer")
+    parser.add_argument("--chunk-size", type=int, help="expert_chunk_size of the fast paths")
     args = parser.parse_args()
     torch.set_num_threads(1)
     size = bench.SIZES[args.size]
+    if args.fusion and args.fusion != "transformer":
+        options = {} if args.fusion in ("switchgate", "moepp") else {"hidden": size.model["dim"]}
+        model = {**size.model, "fusion": args.fusion, "fusion_options": options}
+        size = dataclasses.replace(size, model=model)
+    if args.chunk_size:
+        size = dataclasses.replace(size, model={**size.model, "expert_chunk_size": args.chunk_size})
     cpu = torch.device("cpu")
     if args.perturb_k:
         models = {
@@ -98,7 +110,10 @@ def main() -> None:
             step.train()
             times[name].append(time.process_time() - start)
     ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
-    print(f"{size.name}: median CPU ms per training step over {args.repeats} interleaved repeats")
+    print(
+        f"{size.name} ({size.model['fusion']}): median CPU ms per training step over "
+        f"{args.repeats} interleaved repeats"
+    )
     for name, value in ms.items():
         ops = bench.count_ops(steps[name].train).count
         print(f"  {name:12s} {value:9.1f} ms  {ops:6d} ops")

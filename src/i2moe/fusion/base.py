@@ -59,9 +59,26 @@ class SeparableFusion(nn.Module):
         raise NotImplementedError
 
     def modality_parts(self, items: Sequence[tuple[int, Tensor]]) -> list[tuple[Tensor, ...]]:
-        """The parts of several (modality, embedding [B, T_m, D]) pairs, in order; a modality
-        may come more than once (its intact embedding and its replacement)."""
-        return [self.modality_part(m, x) for m, x in items]
+        """The parts of several (modality, embedding [B, T_m, D]) pairs, in order.
+
+        A modality may come more than once (its intact embedding and its replacement): its
+        embeddings are then stacked along the batch and its part computed in one call, which
+        relies on ``modality_part`` treating the rows of a batch independently.
+        """
+        rows: dict[int, list[int]] = {}
+        for i, (m, _) in enumerate(items):
+            rows.setdefault(m, []).append(i)
+        parts: list[tuple[Tensor, ...]] = [()] * len(items)
+        for m, indices in rows.items():
+            inputs = [items[i][1] for i in indices]
+            if len(inputs) == 1:
+                parts[indices[0]] = self.modality_part(m, inputs[0])
+                continue
+            joint = self.modality_part(m, torch.cat(inputs))
+            pieces = [tensor.split([len(x) for x in inputs]) for tensor in joint]
+            for j, i in enumerate(indices):
+                parts[i] = tuple(piece[j] for piece in pieces)
+        return parts
 
     def fuse_parts(self, parts: list[tuple[Tensor, ...]]) -> Fused | Tensor:
         """The M modalities' parts, in modality order -> the fused result."""
