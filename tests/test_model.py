@@ -86,6 +86,20 @@ def test_fast_path_equals_loop_path(train, fusion):
         torch.testing.assert_close(p.grad, q.grad, msg=name)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fast_path_equals_loop_path_on_cuda():
+    torch.manual_seed(0)
+    fast = no_dropout(tiny_model(reweighting_layers=1)).cuda().train()
+    slow = copy.deepcopy(fast)
+    slow.experts.execution = "loop"
+    x = {k: v.cuda() for k, v in batch_for(SHAPES_3).items()}
+    replacements = fast.replacements(fast.encoders(x), [0, 1, 2])
+    out_fast, out_slow = fast(x, replacements=replacements), slow(x, replacements=replacements)
+    for a, b in zip(out_fast, out_slow, strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_fresh_replacements_for_every_expert():
     torch.manual_seed(0)
     model = tiny_model()
