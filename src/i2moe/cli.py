@@ -149,6 +149,7 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    from i2moe.training.files import is_primary_process
     from i2moe.training.run import fit
 
     config = resolve_config(args)
@@ -159,6 +160,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         origins=config_origins(args),
     )
+    if not is_primary_process():  # a further process of a distributed run: it writes nothing
+        return 0
     for seed, metrics in per_seed.items():
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items())
         log.info("seed %d test: %s", seed, shown)

@@ -75,6 +75,7 @@ def run_grid(
     import pandas as pd
 
     from i2moe.data.load import load_data
+    from i2moe.training.files import is_primary_process
     from i2moe.training.grid import GridRun, fit_grid
 
     output = Path(output)
@@ -97,7 +98,8 @@ def run_grid(
         test = summary[summary["split"] == "test"]
         records.append({"row": row.name, **{r.metric: (r.mean, r.std) for r in test.itertuples()}})
     table = pd.DataFrame(records)
-    _write_table(table, output, base)
+    if is_primary_process():
+        _write_table(table, output, base)
     return table
 
 
@@ -129,10 +131,13 @@ def _write_table(table, output: Path, base) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from i2moe.cli import resolve_config
+    from i2moe.training.files import is_primary_process
 
     base = resolve_config(args)
     rows = comparison_rows(args.fusions, args.ablations)
     table = run_grid(base, rows, args.output, overwrite=args.overwrite)
+    if not is_primary_process():  # a further process of a distributed run: it writes nothing
+        return 0
     sys.stdout.write((Path(args.output) / "table.md").read_text())
     log.info("%d rows written to %s", len(table), args.output)
     return 0

@@ -367,6 +367,7 @@ def reproduce(
         One record per table row and metric (the rows of ``table<k>.csv``).
     """
     from i2moe.data.load import as_sequences, load_paper_data
+    from i2moe.training.files import is_primary_process
     from i2moe.training.grid import GridRun, fit_grid
 
     if dataset not in DATASETS:
@@ -405,7 +406,8 @@ def reproduce(
     results = {run: by_folder[run.folder].per_seed for run in configs}
     records = table_records(dataset, table, results)
     base = next(iter(configs.values()))
-    write_table(records, output, dataset, table, base, epochs_overridden=epochs is not None)
+    if is_primary_process():
+        write_table(records, output, dataset, table, base, epochs_overridden=epochs is not None)
     return records
 
 
@@ -510,6 +512,10 @@ def _handle(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         interpret=args.interpret,
     )
+    from i2moe.training.files import is_primary_process
+
+    if not is_primary_process():  # a further process of a distributed run: it writes nothing
+        return 0
     sys.stdout.write((Path(output) / f"table{args.table}.md").read_text())
     log.info("table and runs written to %s", output)
     return 0

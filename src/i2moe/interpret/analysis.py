@@ -221,7 +221,7 @@ def expert_performance(
     candidates = [(MODEL_ROW, prediction)]
     candidates += [(name, expert_outputs[:, e]) for e, name in enumerate(expert_names)]
     for name, outputs in candidates:
-        metrics = task_metrics(task, num_outputs)
+        metrics = task_metrics(task, num_outputs, sync=False)
         with warnings.catch_warnings():  # tiny splits: absent classes, constant outputs
             warnings.simplefilter("ignore")
             metrics.update(*metric_inputs(task, outputs.float().cpu(), target.cpu()))

@@ -23,7 +23,7 @@ import yaml
 
 from i2moe.config import RunConfig, config_to_dict, load_config
 from i2moe.data.base import DataBundle
-from i2moe.training.files import RunError
+from i2moe.training.files import RunError, is_primary_process
 from i2moe.training.run import fit_one, summarise
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def fit_grid(
                 log.info("%s seed %d: reusing the finished run", run.folder, seed)
                 per_seed[seed] = json.loads((seed_dir / "metrics.json").read_text())
                 continue
-            if state == "replace":
+            if state == "replace" and is_primary_process():
                 shutil.rmtree(seed_dir)
             log.info(
                 "%s seed %d: %s", run.folder, seed, "resuming" if state == "resume" else "training"

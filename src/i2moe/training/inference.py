@@ -221,7 +221,7 @@ def evaluate_run(
     module, config, info = load_run(run)
     bundle = run_data(config, info, data)
     result = predict_split(module, bundle.split(split))
-    metrics = task_metrics(module.task, module.num_outputs)
+    metrics = task_metrics(module.task, module.num_outputs, sync=False)
     metrics.update(*metric_inputs(module.task, result["prediction"], result["target"]))
     return {k: float(v) for k, v in metrics.compute().items()}
 

@@ -13,33 +13,36 @@ from torchmetrics import classification as tmc
 from torchmetrics import regression as tmr
 
 
-def task_metrics(task: str, num_outputs: int) -> MetricCollection:
-    """A fresh MetricCollection for the task, fed with (prediction [B, C], target)."""
+def task_metrics(task: str, num_outputs: int, *, sync: bool = True) -> MetricCollection:
+    """A fresh MetricCollection for the task, fed with (prediction [B, C], target).
+
+    ``sync=False`` for metrics of one process's own data outside the Trainer: otherwise, while
+    a distributed run's process group is up, computing them waits for the other processes.
+    """
+    c, options = num_outputs, {"sync_on_compute": sync}
     if task == "classification":
-        c = num_outputs
         return MetricCollection(
             {
-                "accuracy": tmc.MulticlassAccuracy(c, average="micro"),
-                "auroc": tmc.MulticlassAUROC(c),
-                "f1_macro": tmc.MulticlassF1Score(c, average="macro"),
-                "f1_micro": tmc.MulticlassF1Score(c, average="micro"),
+                "accuracy": tmc.MulticlassAccuracy(c, average="micro", **options),
+                "auroc": tmc.MulticlassAUROC(c, **options),
+                "f1_macro": tmc.MulticlassF1Score(c, average="macro", **options),
+                "f1_micro": tmc.MulticlassF1Score(c, average="micro", **options),
             }
         )
     if task == "multilabel":
-        c = num_outputs
         return MetricCollection(
             {
-                "f1_micro": tmc.MultilabelF1Score(c, average="micro"),
-                "f1_macro": tmc.MultilabelF1Score(c, average="macro"),
-                "auroc": tmc.MultilabelAUROC(c, average="macro"),
-                "accuracy": tmc.MultilabelAccuracy(c, average="micro"),
+                "f1_micro": tmc.MultilabelF1Score(c, average="micro", **options),
+                "f1_macro": tmc.MultilabelF1Score(c, average="macro", **options),
+                "auroc": tmc.MultilabelAUROC(c, average="macro", **options),
+                "accuracy": tmc.MultilabelAccuracy(c, average="micro", **options),
             }
         )
     return MetricCollection(
         {
-            "mse": tmr.MeanSquaredError(),
-            "mae": tmr.MeanAbsoluteError(),
-            "pearson": tmr.PearsonCorrCoef(),
+            "mse": tmr.MeanSquaredError(**options),
+            "mae": tmr.MeanAbsoluteError(**options),
+            "pearson": tmr.PearsonCorrCoef(**options),
         }
     )
 

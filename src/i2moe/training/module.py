@@ -123,20 +123,27 @@ class FusionTask(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         elapsed = time.perf_counter() - self._epoch_start
-        self.log("train/samples_per_s", self._samples / max(elapsed, 1e-9))
-        self.log("train/data_wait_s", self._data_wait)
+        # On several devices: the samples of all devices per second, each device's mean wait.
+        rate = self._samples / max(elapsed, 1e-9)
+        self.log("train/samples_per_s", rate, sync_dist=True, reduce_fx="sum")
+        self.log("train/data_wait_s", self._data_wait, sync_dist=True)
         if self.is_i2moe:
-            self.log("train/interaction_weight", self.interaction_weight)
+            self.log("train/interaction_weight", self.interaction_weight, sync_dist=True)
 
     def _evaluate(self, batch: dict[str, Any], split: str) -> None:
         output, loss = self._run(batch)
         size = len(batch["target"])
-        self.log(f"{split}/loss", loss.task, prog_bar=split == "val", batch_size=size)
+        # sync_dist: on several devices the loss is the mean over all of them (else rank 0's).
+        self.log(
+            f"{split}/loss", loss.task, prog_bar=split == "val", batch_size=size, sync_dist=True
+        )
         self.metrics[split].update(*metric_inputs(self.task, output.prediction, batch["target"]))
 
     def _log_metrics(self, split: str) -> None:
-        values = self.metrics[split].compute()
-        self.log_dict({f"{split}/{k}": v for k, v in values.items()}, prog_bar=split == "val")
+        values = self.metrics[split].compute()  # over all devices: torchmetrics syncs them
+        self.log_dict(
+            {f"{split}/{k}": v for k, v in values.items()}, prog_bar=split == "val", sync_dist=True
+        )
         self.metrics[split].reset()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

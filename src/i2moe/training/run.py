@@ -49,6 +49,7 @@ from i2moe.training.files import (
     RunCSVLogger,
     check_output,
     config_text,
+    is_primary_process,
     prepare_output,
     read_checkpoint,
     write_atomic,
@@ -211,8 +212,10 @@ def fit_one(
             config.data.name, task=config.data.task, seed=seed, **config.data.options
         )
     seed_config = dataclasses.replace(config, train=dataclasses.replace(config.train, seeds=[seed]))
-    write_atomic(output / "run.json", json.dumps(run_info(bundle), indent=2))  # marks a run
-    write_atomic(output / "config.yaml", config_text(seed_config))
+    primary = is_primary_process()
+    if primary:
+        write_atomic(output / "run.json", json.dumps(run_info(bundle), indent=2))  # marks a run
+        write_atomic(output / "config.yaml", config_text(seed_config))
 
     class_weights = config.train.class_weights or bundle.class_weights
     module = task_from_config(
@@ -251,6 +254,8 @@ def fit_one(
         ),
     }
     metrics["best_checkpoint"] = os.path.relpath(best, output)  # type: ignore[assignment]
+    if not primary:  # the primary process writes the predictions, interpretation and metrics
+        return metrics
     write_predictions(module, bundle, "test", output)
     if interpret and isinstance(module.model, I2MoE):
         from i2moe.interpret.cli import write_interpretation
@@ -282,6 +287,8 @@ def summarise(per_seed: dict[int, dict[str, dict[str, float]]], output: Path) ->
                 }
             )
     frame = pd.DataFrame(rows)
+    if not is_primary_process():
+        return frame
     write_atomic(output / "summary.csv", frame.to_csv(index=False))
     lines = ["| split | metric | mean ± std | seeds |", "|---|---|---|---|"]
     lines += [
@@ -321,7 +328,10 @@ def fit(
             field and expected form.
     """
     output = Path(output)
-    holds_run = check_output(output, resume=resume, overwrite=overwrite)
+    # In a distributed run this command runs again in every further process (see
+    # is_primary_process): only the primary one checks and writes the output folder.
+    primary = is_primary_process()
+    holds_run = check_output(output, resume=resume, overwrite=overwrite) if primary else False
     seeds = config.train.seeds
     check_settings(config, origins)
     check_trainer(config, origins)
@@ -331,13 +341,15 @@ def fit(
     first = seeds[0]
     bundle = load_data(config.data.name, task=config.data.task, seed=first, **config.data.options)
     check_model(config, bundle, origins)
-    prepare_output(output, resume=resume, overwrite=overwrite)
+    if primary:
+        prepare_output(output, resume=resume, overwrite=overwrite)
 
     if len(seeds) == 1:
         return {
             first: fit_one(config, output, first, resume=resume, progress=progress, bundle=bundle)
         }
-    write_atomic(output / "config.yaml", config_text(config))
+    if primary:
+        write_atomic(output / "config.yaml", config_text(config))
     per_seed = {}
     for seed in seeds:
         seed_dir = output / f"seed_{seed}"

@@ -1,0 +1,64 @@
+"""Training on several devices: Lightning's DDP launcher starts the command again in every
+further process, and only the primary process may check and write the run folder."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from i2moe.data.synth import write_synth
+from i2moe.training.files import is_primary_process
+from i2moe.training.inference import evaluate_run
+
+RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK", "NODE_RANK")
+
+
+@pytest.mark.parametrize(
+    ("environment", "primary"),
+    [
+        ({}, True),
+        ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, True),  # rank 0 after Lightning's launch
+        ({"LOCAL_RANK": "1"}, False),  # a process Lightning's launcher started
+        ({"LOCAL_RANK": "0", "NODE_RANK": "1"}, False),  # first process of a second node
+        ({"RANK": "0", "LOCAL_RANK": "0"}, True),  # torchrun
+        ({"RANK": "3", "LOCAL_RANK": "1"}, False),
+        ({"SLURM_PROCID": "2"}, False),
+    ],
+)
+def test_primary_process_is_global_rank_zero(monkeypatch, environment, primary):
+    for name in RANK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert is_primary_process() is primary
+
+
+@pytest.mark.slow
+def test_fit_on_two_cpu_processes_with_ddp(tmp_path):
+    data = tmp_path / "d.npz"
+    write_synth(data, "mixed", num_modalities=2, num_samples=200, dim=6, seed=0)
+    run = tmp_path / "run"
+    command = [
+        *(sys.executable, "-m", "i2moe", "--quiet", "fit"),
+        *("--data", str(data), "--output", str(run), "--seeds", "0", "1"),
+        *("--epochs", "2", "--dim", "8", "--batch-size", "16"),
+        *("--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"),
+    ]
+    environment = {k: v for k, v in os.environ.items() if k not in RANK_VARIABLES}
+    environment["OMP_NUM_THREADS"] = "1"
+    done = subprocess.run(
+        command, env=environment, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (run / "summary.md").exists()
+    for seed in (0, 1):
+        seed_dir = run / f"seed_{seed}"
+        metrics = json.loads((seed_dir / "metrics.json").read_text())
+        # The test split (30 samples) divides evenly over the 2 processes, so the metrics
+        # synchronised across them equal one process's evaluation of the whole split.
+        alone = evaluate_run(seed_dir)
+        assert metrics["test"]["accuracy"] == pytest.approx(alone["accuracy"], abs=1e-6)
+        assert metrics["test"]["auroc"] == pytest.approx(alone["auroc"], abs=1e-6)
+        assert (seed_dir / "interpretation" / "report.html").exists()
