@@ -38,6 +38,7 @@ FIT_FLAGS: dict[str, tuple[str, str]] = {
     "temperature": ("model", "temperature"),
     "evidence_weight": ("model", "evidence_weight"),
     "execution": ("model", "execution"),
+    "expert_chunk_size": ("model", "expert_chunk_size"),
     "epochs": ("train", "epochs"),
     "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"),
@@ -92,6 +93,12 @@ def _add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         help="train the reweighter on interaction evidence (0: the paper; docs/faithfulness.md)",
     )
     model.add_argument("--execution", choices=["vmap", "loop"], help="expert execution path")
+    model.add_argument(
+        "--expert-chunk-size",
+        type=int,
+        metavar="N",
+        help="experts per batched call (default all; 2 can be faster on CPU at large sizes)",
+    )
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)

@@ -150,6 +150,7 @@ def test_prepare_output_overwrite_replaces_runs_of_several_seeds_or_rows(tmp_pat
         ("model", "interaction_weight", float("nan"), None, "interaction_weight: nan; expected"),
         ("model", "temperature", 0.0, "--temperature", "--temperature: 0.0; expected a positive"),
         ("train", "gradient_clip", 0.0, "--gradient-clip", "--gradient-clip: 0.0; expected a pos"),
+        ("model", "expert_chunk_size", 0, "--expert-chunk-size", "--expert-chunk-size: 0; exp"),
         ("train", "gradient_clip", "1", None, "train.gradient_clip: '1'; expected a positive"),
     ],
 )

@@ -99,6 +99,9 @@ def check_settings(config: RunConfig, origins: Mapping[str, str] | None = None) 
         raise _fail(
             origins, "train.early_stopping", train.early_stopping, "a patience >= 1 (epochs)"
         )
+    chunk = model.expert_chunk_size
+    if chunk is not None and not _positive_int(chunk):
+        raise _fail(origins, "model.expert_chunk_size", chunk, "a whole number >= 1 or null")
     for name in ("num_workers", "interaction_warmup"):
         if not _positive_int(getattr(train, name), 0):
             raise _fail(origins, f"train.{name}", getattr(train, name), "a whole number >= 0")
