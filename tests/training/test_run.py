@@ -234,6 +234,9 @@ def test_check_resume_allows_more_epochs_but_not_another_model(tmp_path):
     write_atomic(tmp_path / "run" / "config.yaml", config_text(config))
     longer = _tiny_config(tmp_path / "d.npz", epochs=9)
     check_resume(longer, tmp_path / "run")
+    chunked = _tiny_config(tmp_path / "d.npz")
+    chunked.model.execution, chunked.model.expert_chunk_size = "loop", 2  # how, not what
+    check_resume(chunked, tmp_path / "run")
     wider = _tiny_config(tmp_path / "d.npz")
     wider.model.dim = 16
     with pytest.raises(RunError, match="model.dim: 8 in the run, 16 now.*--overwrite"):

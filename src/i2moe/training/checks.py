@@ -21,16 +21,19 @@ from i2moe.data.base import DataBundle
 from i2moe.training.files import RunError, read_checkpoint
 from i2moe.training.module import task_from_config
 
-# What may differ between a run and the command that resumes it: the length of training and
-# the hardware. Everything else would silently change the run being continued.
-RESUMABLE_TRAIN_FIELDS: tuple[str, ...] = (
-    "epochs",
-    "early_stopping",
-    "accelerator",
-    "devices",
-    "strategy",
-    "num_nodes",
-    "num_workers",
+# What may differ between a run and the command that resumes it: the length of training, the
+# hardware and how the experts are executed (the same model computed in another order). Everything
+# else would silently change the run being continued.
+RESUMABLE_FIELDS: tuple[str, ...] = (
+    "train.epochs",
+    "train.early_stopping",
+    "train.accelerator",
+    "train.devices",
+    "train.strategy",
+    "train.num_nodes",
+    "train.num_workers",
+    "model.execution",
+    "model.expert_chunk_size",
 )
 
 
@@ -268,7 +271,7 @@ def check_resume(config: RunConfig, output: Path) -> None:
     """Check that resuming ``output`` with ``config`` continues the same run.
 
     Raises:
-        RunError: the saved configuration differs in a field outside RESUMABLE_TRAIN_FIELDS,
+        RunError: the saved configuration differs in a field outside RESUMABLE_FIELDS,
             or a ``last.ckpt`` to resume from cannot be read.
     """
     from i2moe.config import load_config
@@ -281,11 +284,11 @@ def check_resume(config: RunConfig, output: Path) -> None:
             f"{wanted[section].get(key)!r} now"
             for section in wanted
             for key in sorted(set(saved[section]) | set(wanted[section]))
-            if not (section == "train" and key in RESUMABLE_TRAIN_FIELDS)
+            if f"{section}.{key}" not in RESUMABLE_FIELDS
             and saved[section].get(key) != wanted[section].get(key)
         ]
         if differences:
-            allowed = ", ".join(f"train.{key}" for key in RESUMABLE_TRAIN_FIELDS)
+            allowed = ", ".join(RESUMABLE_FIELDS)
             raise RunError(
                 f"{saved_path}: --resume with another configuration ({'; '.join(differences[:4])}"
                 f"); expected the run's own settings (only {allowed} may change), or "
