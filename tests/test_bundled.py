@@ -17,14 +17,15 @@ from i2moe.data.base import DataError
 from i2moe.data.bundled import (
     HashingTextFeaturizer,
     cached_array,
+    class_split,
     load_birds,
     load_mfeat,
     multilabel_holdout,
     resolve_cache_dir,
     review_texts,
-    standardise,
-    stratified_split,
+    training_standardised,
 )
+from i2moe.data.npz import MIN_STD
 from i2moe.data.registry import load_dataset
 
 MFEAT_VIEWS = ["fou", "fac", "kar", "pix", "zer", "mor"]
@@ -108,7 +109,7 @@ def test_mfeat_standardised_with_training_statistics_only(mfeat):
         values = raw[view].astype(np.float64)
         mean = values[train_ids].mean(axis=0)
         std = values[train_ids].std(axis=0)
-        std[std <= bundled.MIN_STD] = 1.0
+        std[std < MIN_STD] = 1.0
         expected_test = (values[test_ids] - mean) / std
         np.testing.assert_allclose(_stacked(mfeat.test, view), expected_test, atol=1e-4)
         train = _stacked(mfeat.train, view).astype(np.float64)
@@ -326,13 +327,14 @@ def test_hashing_featuriser_idf_comes_from_the_fitted_texts_only():
 # ------------------------------------------------------------------------- splits, scaling
 
 
-def test_stratified_split_keeps_class_proportions_and_is_seeded():
-    labels = np.repeat([0, 1, 2], [100, 40, 7])
-    train, val, test = stratified_split(labels, 0.15, 0.15, seed=5)
-    assert np.bincount(labels[val]).tolist() == [15, 6, 1]
-    assert np.bincount(labels[test]).tolist() == [15, 6, 1]
-    assert len(np.unique(np.concatenate([train, val, test]))) == len(labels)
-    again = stratified_split(labels, 0.15, 0.15, seed=5)
+def test_class_split_gives_sorted_disjoint_indices_with_class_proportions():
+    labels = np.repeat([0, 1, 2], [100, 40, 20])
+    train, val, test = class_split(labels, 0.15, 0.15, seed=5)
+    assert np.bincount(labels[val]).tolist() == [15, 6, 3]
+    assert np.bincount(labels[test]).tolist() == [15, 6, 3]
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))
+    assert all(np.array_equal(np.sort(part), part) for part in (train, val, test))
+    again = class_split(labels, 0.15, 0.15, seed=5)
     assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again, strict=True))
 
 
@@ -349,13 +351,14 @@ def test_multilabel_holdout_keeps_label_proportions():
     assert not np.array_equal(held_out, multilabel_holdout(labels, 0.25, seed=1))
 
 
-def test_standardise_uses_fit_rows_and_guards_constant_columns():
-    values = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0]])
-    scaled, mean, std = standardise(values, np.array([0, 1]))
-    np.testing.assert_allclose(mean, [2.0, 5.0])
-    np.testing.assert_allclose(std, [1.0, 1.0])
-    np.testing.assert_allclose(scaled, [[-1.0, 0.0], [1.0, 0.0], [98.0, 2.0]])
-    assert scaled.dtype == np.float32
+def test_training_standardised_uses_observed_fit_rows_and_guards_constant_columns():
+    values = np.array([[1.0, 5.0], [3.0, 5.0], [100.0, 7.0], [0.0, 0.0]])
+    scaled = training_standardised(values, np.array([0, 1]))
+    np.testing.assert_allclose(scaled, [[-1.0, 0.0], [1.0, 0.0], [98.0, 2.0], [-2.0, -5.0]])
+    assert scaled.dtype == np.float32 and values[0, 0] == 1.0  # a copy
+    observed = np.array([True, True, True, False])
+    scaled = training_standardised(values, np.array([0, 1, 3]), observed=observed)
+    np.testing.assert_allclose(scaled[3], [0.0, 0.0])  # unobserved: left as it was
 
 
 # --------------------------------------------------------------------------- caching

@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from i2moe.data.base import ArrayDataset, DataBundle, DataError, ModalitySpec, Task
+from i2moe.data.npz import standardize
 from i2moe.data.registry import register_dataset
+from i2moe.data.splits import stratified_split
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,8 +43,6 @@ DATA_PACKAGE = "i2moe"
 DATA_FOLDER = "datasets_data"
 CACHE_ENV_VAR = "I2MOE_CACHE"
 DEFAULT_CACHE_DIR = Path("~/.cache/i2moe")
-# A feature whose training standard deviation is below this is constant: divide by 1 instead.
-MIN_STD = 1e-8
 
 MFEAT_VIEWS: tuple[tuple[str, int], ...] = (
     ("fou", 76),
@@ -115,12 +115,12 @@ def load_mfeat(
     with _open_data("mfeat.npz") as handle, np.load(handle) as archive:
         views = {name: archive[name].astype(np.float64) for name, _ in MFEAT_VIEWS}
         labels = archive["labels"].astype(np.int64)
-    splits = stratified_split(labels, val_fraction, test_fraction, seed)
-    standardised = {name: standardise(values, splits[0])[0] for name, values in views.items()}
+    splits = class_split(labels, val_fraction, test_fraction, seed)
+    scaled = {name: training_standardised(values, splits[0]) for name, values in views.items()}
     return _bundle(
         name="mfeat",
         task="classification",
-        modalities=standardised,
+        modalities=scaled,
         targets=labels,
         splits=splits,
         num_outputs=10,
@@ -185,14 +185,13 @@ def load_birds(
     held_out = multilabel_holdout(labels[official_train] > 0, val_fraction, seed)
     splits = (official_train[~held_out], official_train[held_out], np.flatnonzero(data["is_test"]))
     has_segments = data["has_segments"]
-    audio = standardise(data["audio"].astype(np.float64), splits[0])[0]
+    audio = training_standardised(data["audio"], splits[0])
     if mask_empty_segments:
-        fit_rows = splits[0][has_segments[splits[0]]]
-        segments = standardise(data["segments"].astype(np.float64), fit_rows)[0]
+        segments = training_standardised(data["segments"], splits[0], observed=has_segments)
         segments[~has_segments] = 0.0
         observed = np.stack([np.ones_like(has_segments), has_segments], axis=1)
     else:
-        segments = standardise(data["segments"].astype(np.float64), splits[0])[0]
+        segments = training_standardised(data["segments"], splits[0])
         observed = None
     return _bundle(
         name="birds",
@@ -283,7 +282,7 @@ def load_reviews(
     with _open_data("reviews.parquet") as handle:
         frame = pd.read_parquet(handle)
     targets = frame["recommended"].to_numpy(np.int64)
-    splits = stratified_split(targets, val_fraction, test_fraction, seed)
+    splits = class_split(targets, val_fraction, test_fraction, seed)
     texts = review_texts(frame)
     has_text = np.array([bool(text) for text in texts])
 
@@ -328,35 +327,27 @@ def load_reviews(
 # ---------------------------------------------------------------------------------------------
 
 
-def stratified_split(
+def class_split(
     labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded split that keeps every class's proportion in train, validation and test.
-
-    Each class's rows are shuffled; ``round(n_c * val_fraction)`` go to validation,
-    ``round(n_c * test_fraction)`` to test and the rest to train.
-
-    Args:
-        labels: [N] class ids.
-        val_fraction: fraction of every class for validation.
-        test_fraction: fraction of every class for test.
-        seed: seed of the shuffle.
-
-    Returns:
-        Sorted row indices of train, validation and test.
-    """
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
-    for label in np.unique(labels):
-        rows = rng.permutation(np.flatnonzero(labels == label))
-        n_val = _round_half_up(len(rows) * val_fraction)
-        n_test = min(_round_half_up(len(rows) * test_fraction), len(rows) - n_val)
-        parts[1].append(rows[:n_val])
-        parts[2].append(rows[n_val : n_val + n_test])
-        parts[0].append(rows[n_val + n_test :])
-    train, val, test = (np.sort(np.concatenate(p)).astype(np.int64) for p in parts)
+    """Seeded class-stratified split: sorted row indices of train, validation and test
+    (:func:`i2moe.data.splits.stratified_split` with these fractions)."""
+    fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
+    codes = stratified_split(labels, fractions, seed=seed)
+    train, val, test = (np.flatnonzero(codes == code) for code in range(3))
     return train, val, test
+
+
+def training_standardised(
+    values: np.ndarray, fit_rows: np.ndarray, observed: np.ndarray | None = None
+) -> np.ndarray:
+    """A float32 copy of [N, F] ``values``, standardised with the statistics of the ``fit_rows``
+    that are ``observed`` (:func:`i2moe.data.npz.standardize`; unobserved rows stay as they are)."""
+    scaled = np.array(values, dtype=np.float32)
+    train = np.zeros(len(scaled), dtype=bool)
+    train[fit_rows] = True
+    standardize(scaled, np.ones(len(scaled), dtype=bool) if observed is None else observed, train)
+    return scaled
 
 
 def multilabel_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -406,28 +397,6 @@ def multilabel_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.nda
         side[row] = chosen
         wanted_rows[chosen] -= 1
     return side == 0
-
-
-def standardise(
-    values: np.ndarray, fit_rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre and scale every column with statistics of ``fit_rows`` only.
-
-    Columns that are constant on ``fit_rows`` are only centred (divided by 1).
-
-    Args:
-        values: [N, F] array.
-        fit_rows: indices (or boolean mask) of the rows the statistics come from.
-
-    Returns:
-        The standardised float32 array, the means and the standard deviations used.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    fit = values[fit_rows]
-    mean = fit.mean(axis=0)
-    std = fit.std(axis=0)
-    std = np.where(std > MIN_STD, std, 1.0)
-    return ((values - mean) / std).astype(np.float32), mean, std
 
 
 # ---------------------------------------------------------------------------------------------
@@ -697,7 +666,7 @@ def _reviews_tabular(frame: pd.DataFrame, train_rows: np.ndarray) -> tuple[np.nd
         ],
         axis=1,
     )
-    columns = [standardise(numeric, train_rows)[0]]
+    columns = [training_standardised(numeric, train_rows)]
     names = list(REVIEWS_NUMERIC)
     for field in REVIEWS_CATEGORICAL:
         values = frame[field].astype(object).where(frame[field].notna(), MISSING_CATEGORY)
