@@ -35,23 +35,27 @@ def test_primary_process_is_global_rank_zero(monkeypatch, environment, primary):
     assert is_primary_process() is primary
 
 
-@pytest.mark.slow
-def test_fit_on_two_cpu_processes_with_ddp(tmp_path):
-    data = tmp_path / "d.npz"
-    write_synth(data, "mixed", num_modalities=2, num_samples=200, dim=6, seed=0)
-    run = tmp_path / "run"
-    command = [
-        *(sys.executable, "-m", "i2moe", "--quiet", "fit"),
-        *("--data", str(data), "--output", str(run), "--seeds", "0", "1"),
-        *("--epochs", "2", "--dim", "8", "--batch-size", "16"),
-        *("--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"),
-    ]
+def on_two_processes(arguments: list[str]) -> subprocess.CompletedProcess:
+    """Run an ``i2moe`` command with DDP over 2 CPU processes (tiny model); it must succeed."""
+    command = [sys.executable, "-m", "i2moe", "--quiet", *arguments]
+    command += ["--dim", "8", "--batch-size", "16", "--accelerator", "cpu"]
+    command += ["--devices", "2", "--strategy", "ddp"]
     environment = {k: v for k, v in os.environ.items() if k not in RANK_VARIABLES}
     environment["OMP_NUM_THREADS"] = "1"
     done = subprocess.run(
         command, env=environment, capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.slow
+def test_fit_on_two_cpu_processes_with_ddp(tmp_path):
+    data = tmp_path / "d.npz"
+    write_synth(data, "mixed", num_modalities=2, num_samples=200, dim=6, seed=0)
+    run = tmp_path / "run"
+    fit = ["fit", "--data", str(data), "--output", str(run), "--seeds", "0", "1", "--epochs", "2"]
+    on_two_processes(fit)
     assert (run / "summary.md").exists()
     for seed in (0, 1):
         seed_dir = run / f"seed_{seed}"
@@ -62,3 +66,20 @@ def test_fit_on_two_cpu_processes_with_ddp(tmp_path):
         assert metrics["test"]["accuracy"] == pytest.approx(alone["accuracy"], abs=1e-6)
         assert metrics["test"]["auroc"] == pytest.approx(alone["auroc"], abs=1e-6)
         assert (seed_dir / "interpretation" / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_compare_on_two_cpu_processes_writes_its_table_once(tmp_path):
+    data = tmp_path / "d.npz"
+    write_synth(data, "redundancy", num_modalities=2, num_samples=120, dim=6, seed=0)
+    output = tmp_path / "cmp"
+    compare = ["compare", "--data", str(data), "--output", str(output), "--epochs", "1"]
+    done = on_two_processes([*compare, "--fusions", "lf", "--ablations"])
+    assert "error" not in done.stderr  # no further process complained
+    assert done.stdout.count("| model |") == 1  # the table, printed by rank 0 only
+    assert sorted(p.name for p in output.iterdir()) == [
+        "I2MoE-lf",
+        "lf__vanilla",
+        "table.csv",
+        "table.md",
+    ]
