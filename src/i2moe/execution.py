@@ -16,7 +16,7 @@ Both read the same parameters, so they can be compared on the same inputs.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import torch
@@ -65,14 +65,12 @@ def fuse_passes(
     )
     intact = computed[:num_modalities]
     replaced = dict(zip(perturbed, computed[num_modalities:], strict=True))
-    parts = [
-        tuple(
-            torch.cat([replaced[m][i] if m == q else own for q in (None, *perturbed)])
-            for i, own in enumerate(intact[m])
-        )
-        for m in range(num_modalities)
-    ]  # per modality, its part for every pass: tensors [P*B, ...]
-    return fusion.fuse_parts(parts)
+    # A part is a tuple of tensors: fold the passes of its i-th tensor like embeddings.
+    folded = [
+        fold_passes([part[i] for part in intact], perturbed, {m: replaced[m][i] for m in perturbed})
+        for i in range(len(intact[0]))
+    ]  # per tensor of a part, per modality: [P*B, ...]
+    return fusion.fuse_parts(list(zip(*folded, strict=True)))
 
 
 class InteractionExpert(nn.Module):
@@ -110,6 +108,11 @@ class ExpertResult(NamedTuple):
     latent: Tensor  # [E, N, H]
     output: Tensor  # [E, N, C]
     aux_loss: Tensor  # [E]
+
+
+def _stacked(results: Iterable[tuple[Tensor, Tensor, Tensor]]) -> ExpertResult:
+    """The experts' (latent, output, aux_loss), one call each -> stacked along [E]."""
+    return ExpertResult(*(torch.stack(parts) for parts in zip(*results, strict=True)))
 
 
 class ExpertStack(nn.Module):
@@ -179,15 +182,13 @@ class ExpertStack(nn.Module):
         """
         embeddings = list(embeddings)
         if self.execution == "loop":
-            results = [
+            return _stacked(
                 self._call_one(
                     self.expert_weights(e),
                     [x[e] for x in embeddings] if per_expert else embeddings,
                 )
                 for e in range(self.num_experts)
-            ]
-            latent, output, aux = (torch.stack(parts) for parts in zip(*results, strict=True))
-            return ExpertResult(latent, output, aux)
+            )
         batched = vmap(
             self._call_one,
             in_dims=(0, 0 if per_expert else None),
@@ -216,7 +217,7 @@ class ExpertStack(nn.Module):
         embeddings, perturbed = list(embeddings), list(perturbed)
         replacements = {m: replacements[m] for m in perturbed}
         if self.execution == "loop":
-            results = [
+            return _stacked(
                 self._call_one(
                     self.expert_weights(e),
                     embeddings,
@@ -225,9 +226,7 @@ class ExpertStack(nn.Module):
                     reuse_parts=False,
                 )
                 for e in range(self.num_experts)
-            ]
-            latent, output, aux = (torch.stack(parts) for parts in zip(*results, strict=True))
-            return ExpertResult(latent, output, aux)
+            )
 
         def call(weights: dict[str, Tensor], own: dict[int, Tensor]):
             return self._call_one(

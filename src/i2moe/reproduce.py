@@ -512,7 +512,7 @@ def _handle(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         interpret=args.interpret,
     )
-    from i2moe.training.files import is_primary_process
+    from i2moe.training.files import is_primary_process  # loaded by reproduce() already
 
     if not is_primary_process():  # a further process of a distributed run: it writes nothing
         return 0

@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import itertools
 import logging
-import math
 import os
 import re
 import tempfile
@@ -741,7 +740,3 @@ def _check_fractions(dataset: str, val_fraction: float, test_fraction: float) ->
             f"dataset '{dataset}': options val_fraction + test_fraction = "
             f"{val_fraction + test_fraction}; expected less than 1 so training data remains"
         )
-
-
-def _round_half_up(value: float) -> int:
-    return int(math.floor(value + 0.5))

@@ -63,6 +63,13 @@ def _positive_int(value: Any, minimum: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def _number(value: Any, *, positive: bool) -> bool:
+    """A finite int or float (not a bool), > 0 if ``positive`` else >= 0."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return False
+    return value > 0 if positive else value >= 0
+
+
 def _fail(origins: Mapping[str, str] | None, name: str, value: Any, expected: str) -> ConfigError:
     return ConfigError(f"{_field(origins, name)}: {value!r}; expected {expected}")
 
@@ -116,17 +123,11 @@ def check_settings(config: RunConfig, origins: Mapping[str, str] | None = None) 
         ("model.temperature", model.temperature, True),
     )
     for name, value, positive in numbers:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        if not _number(value, positive=positive):
             expected = "a positive number" if positive else "a number >= 0"
             raise _fail(origins, name, value, expected)
     clip = train.gradient_clip
-    if clip is not None and (
-        not isinstance(clip, int | float)
-        or isinstance(clip, bool)
-        or not math.isfinite(clip)
-        or clip <= 0
-    ):
+    if clip is not None and not _number(clip, positive=True):
         raise _fail(origins, "train.gradient_clip", clip, "a positive number (a norm) or null")
     if train.regression_loss not in ("mse", "smooth_l1"):
         raise _fail(origins, "train.regression_loss", train.regression_loss, "mse or smooth_l1")
