@@ -2,7 +2,7 @@
 
 On a shared machine wall-clock times drift between and during runs, so this script builds every
 variant in one process and times their training steps in turn, reading ``time.process_time()``
-(the CPU time of this one thread). Variants, at one of ``i2moe.bench``'s sizes:
+(the CPU time of this one thread). Variants, at one of ``i2moe.experiments.bench``'s sizes:
 
 - ``vanilla``: the backbone alone;
 - ``loop``: I2MoE, ``execution="loop"``: a Python loop over the E experts, each called once on

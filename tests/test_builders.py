@@ -1,4 +1,4 @@
-"""Builders and the ablations (METHOD.md section 6): each changes exactly what it names."""
+"""Builders and the ablations (docs/method.md section 6): each changes exactly what it names."""
 
 import pytest
 import torch

@@ -2,7 +2,8 @@
 
 import pytest
 
-from i2moe.cli import build_parser, resolve_config
+from i2moe.cli import build_parser
+from i2moe.cli.options import resolve_config
 from i2moe.config import ConfigError, RunConfig, load_config, save_config
 
 

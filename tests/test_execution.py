@@ -132,7 +132,7 @@ def test_run_passes_fast_equals_loop_and_each_expert_on_its_folded_passes(fusion
         torch.testing.assert_close(u, v)
     e = 2
     own = {m: r[e] for m, r in replacements.items()}
-    expected = _call_alone(slow, e, fold_passes(embeddings, perturbed, own))
+    expected = _each_pass_alone(slow, e, embeddings, perturbed, own)
     torch.testing.assert_close(a.output[e], expected)
     # Gradients of both paths agree for every stacked parameter.
     probe = torch.randn(a.output.shape, generator=torch.Generator().manual_seed(2))
@@ -149,6 +149,18 @@ def test_run_passes_fast_equals_loop_and_each_expert_on_its_folded_passes(fusion
 
 def _call_alone(stack: ExpertStack, e: int, inputs):
     return torch.func.functional_call(stack.stacked, stack.expert_weights(e), (inputs,))[1]
+
+
+def _each_pass_alone(stack: ExpertStack, e: int, embeddings, perturbed, own):
+    """Expert e's output [P*B, C] on its passes, each pass in a call of its own, pass-major."""
+    passes = fold_passes(embeddings, perturbed, own)
+    batch = len(embeddings[0])
+    return torch.cat(
+        [
+            _call_alone(stack, e, [x[p * batch : (p + 1) * batch] for x in passes])
+            for p in range(1 + len(perturbed))
+        ]
+    )
 
 
 SEPARABLE = sorted(
@@ -202,3 +214,57 @@ def test_fast_path_computes_each_modality_part_once_per_version(fusion):
             assert forward_rows == []
         else:
             assert forward_rows == [(1 + len(perturbed)) * batch]
+
+
+@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+@pytest.mark.parametrize("execution", ["vmap", "loop"])
+def test_a_pass_does_not_depend_on_the_passes_beside_it(fusion, execution):
+    """Every pass of run_passes is computed as if it ran alone: the intact pass equals the
+    inference call, and the pass replacing modality 2 is the same with or without the others
+    (SwitchGate's expert capacity and the load-balancing losses count one pass's tokens)."""
+    stack = _stack_of(fusion, execution=execution)
+    embeddings, _, replacements = _passes(perturbed=(0, 1, 2))
+    batch = len(embeddings[0])
+    many = stack.run_passes(embeddings, [0, 1, 2], replacements)
+    few = stack.run_passes(embeddings, [2], {2: replacements[2]})
+    intact = stack(embeddings)
+    torch.testing.assert_close(many.output[:, :batch], intact.output)
+    torch.testing.assert_close(few.output[:, :batch], intact.output)
+    torch.testing.assert_close(many.output[:, 3 * batch :], few.output[:, batch:])
+    torch.testing.assert_close(many.latent[:, 3 * batch :], few.latent[:, batch:])
+
+
+@pytest.mark.parametrize("fusion", ["transformer", "switchgate", "lrtf"])
+def test_expert_module_computes_the_stacked_expert(fusion):
+    stack = _stack_of(fusion)
+    embeddings, perturbed, replacements = _passes()
+    for e in range(stack.num_experts):
+        expert = stack.expert(e)
+        assert isinstance(expert, InteractionExpert) and not expert.training
+        latent, output, aux = expert(embeddings)
+        result = stack(embeddings)
+        torch.testing.assert_close(output, result.output[e])
+        torch.testing.assert_close(latent, result.latent[e])
+        torch.testing.assert_close(aux, result.aux_loss[e])
+        own = {m: r[e] for m, r in replacements.items()}
+        folded = expert(embeddings, perturbed=perturbed, replacements=own)[1]
+        torch.testing.assert_close(
+            folded, stack.run_passes(embeddings, perturbed, replacements).output[e]
+        )
+
+
+def test_expert_module_shares_storage_but_not_gradients():
+    stack = ExpertStack(_experts())
+    expert = stack.expert(1)
+    stacked = stack.stacked.head.net[0].weight
+    view = expert.head.net[0].weight
+    assert view.data_ptr() == stacked[1].data_ptr() and view.is_leaf and view.requires_grad
+    with torch.no_grad():
+        stacked.mul_(2.0)  # an in-place update of the stack (e.g. an optimizer step)
+    torch.testing.assert_close(view, stacked[1])
+    x = [torch.randn(2, 1, 8), torch.randn(2, 3, 8)]
+    expert(x)[1].sum().backward()
+    assert view.grad is not None and stacked.grad is None
+    assert stack.expert(-1).head.net[0].weight.data_ptr() == stacked[2].data_ptr()
+    with pytest.raises(IndexError):
+        stack.expert(3)

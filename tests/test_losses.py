@@ -1,11 +1,20 @@
-"""The interaction losses against hand computations (METHOD.md section 3)."""
+"""The interaction losses and the training loss against hand computations (docs/method.md)."""
 
 import math
 
 import pytest
 import torch
 
-from i2moe.losses import LossParts, interaction_losses, task_loss, total_loss
+from helpers import SHAPES_3, batch_for, no_dropout, tiny_model
+from i2moe.builders import vanilla_model
+from i2moe.losses import (
+    I2MoELoss,
+    LossParts,
+    evidence_loss,
+    interaction_losses,
+    task_loss,
+    total_loss,
+)
 from i2moe.model import I2MoEOutput
 
 
@@ -166,3 +175,126 @@ def test_total_loss_is_task_plus_weighted_mean_interaction():
     assert isinstance(parts, LossParts)
     main = task_loss(output.prediction, torch.tensor([0]), "classification")
     torch.testing.assert_close(parts.total, main + 0.5 * 3.0 + 0.1 * 2.0)
+
+
+def _training_output(evidence_weight=0.0, task="classification", vanilla=False):
+    torch.manual_seed(0)
+    options = {"num_heads": 2, "dropout": 0.0}
+    if vanilla:
+        model = vanilla_model(SHAPES_3, 3, dim=8, fusion="switchgate", fusion_options=options)
+    else:
+        outputs = 1 if task == "regression" else 3
+        model = tiny_model(
+            num_outputs=outputs,
+            task=task,
+            fusion="switchgate",  # a non-zero load-balancing loss
+            fusion_options=options,
+            evidence_weight=evidence_weight,
+        )
+    model = no_dropout(model).train()
+    return model, model(batch_for(SHAPES_3))
+
+
+TARGETS = {
+    "classification": torch.tensor([0, 1, 2, 1]),
+    "regression": torch.tensor([[0.5], [-1.0], [2.0], [0.0]]),
+}
+
+
+@pytest.mark.parametrize(
+    ("task", "evidence_weight", "options"),
+    [
+        ("classification", 0.0, {}),
+        ("classification", 0.0, {"class_weights": [0.2, 0.3, 0.5]}),
+        ("classification", 0.7, {}),
+        ("regression", 0.0, {"regression_loss": "smooth_l1"}),
+        ("regression", 1.0, {}),
+    ],
+)
+def test_loss_object_equals_total_loss_on_todays_training(task, evidence_weight, options):
+    model, output = _training_output(evidence_weight, task)
+    assert (output.evidence is not None) == (evidence_weight > 0)
+    target = TARGETS[task]
+    old_options = dict(options)
+    if "class_weights" in options:
+        old_options["class_weights"] = torch.tensor(options["class_weights"])
+    expected = total_loss(
+        output, target, task, interaction_weight=0.3, aux_weight=0.05, **old_options
+    )
+    loss = I2MoELoss(
+        task,
+        interaction_weight=0.3,
+        gate_weight=0.05,
+        evidence_weight=evidence_weight,
+        **options,
+    )
+    parts = loss(output, target)
+    assert isinstance(parts, LossParts)
+    for a, b in zip(parts, expected, strict=True):
+        assert torch.equal(a, b)
+    assert output.aux_loss > 0
+    for_model = I2MoELoss.for_model(model, interaction_weight=0.3, gate_weight=0.05, **options)
+    assert for_model.task == task and for_model.evidence_weight == evidence_weight
+    assert torch.equal(for_model(output, target).total, parts.total)
+
+
+def test_loss_terms_by_hand():
+    _, output = _training_output(evidence_weight=0.7)
+    target = TARGETS["classification"]
+    parts = I2MoELoss(
+        "classification", interaction_weight=0.3, gate_weight=0.05, evidence_weight=0.7
+    )(output, target)
+    evidence = evidence_loss(
+        output.evidence.outputs,
+        output.weights,
+        target,
+        "classification",
+        roles=output.evidence.roles,
+        perturbed=output.evidence.perturbed,
+    )
+    main = task_loss(output.prediction, target, "classification")
+    torch.testing.assert_close(parts.task, main)
+    torch.testing.assert_close(parts.interaction, output.interaction_loss.mean())
+    torch.testing.assert_close(parts.aux, output.aux_loss)
+    torch.testing.assert_close(parts.evidence, evidence)
+    torch.testing.assert_close(
+        parts.total, main + 0.3 * parts.interaction + 0.05 * parts.aux + 0.7 * evidence
+    )
+
+
+def test_loss_object_on_a_vanilla_model():
+    model, output = _training_output(vanilla=True)
+    target = TARGETS["classification"]
+    loss = I2MoELoss.for_model(model, task="classification", gate_weight=0.1)
+    parts = loss(output, target)
+    main = task_loss(output.prediction, target, "classification")
+    torch.testing.assert_close(parts.total, main + 0.1 * output.aux_loss)
+    assert parts.interaction == 0 and parts.evidence == 0
+    expected = total_loss(output, target, "classification", interaction_weight=0.5, aux_weight=0.1)
+    assert torch.equal(parts.total, expected.total)
+    assert I2MoELoss.for_model(model).task == "classification"  # the builder's task
+    model.task = None  # a FusionModel built without a task
+    with pytest.raises(ValueError, match="task"):
+        I2MoELoss.for_model(model)
+
+
+def test_interaction_weight_per_call_and_class_weights_buffer():
+    _, output = _training_output()
+    target = TARGETS["classification"]
+    loss = I2MoELoss("classification", class_weights=[1.0, 2.0, 3.0])
+    warm = loss(output, target, interaction_weight=0.0)
+    torch.testing.assert_close(warm.total, warm.task + 0.01 * warm.aux)
+    assert loss(output, target).total > warm.total
+    assert loss.state_dict()["class_weights"].tolist() == [1.0, 2.0, 3.0]
+    assert loss.double().class_weights.dtype == torch.float64
+    assert I2MoELoss("classification").class_weights is None
+
+
+def test_loss_object_refuses_evidence_it_does_not_weight_and_bad_options():
+    _, output = _training_output(evidence_weight=0.7)
+    with pytest.raises(ValueError, match="evidence_weight"):
+        I2MoELoss("classification")(output, TARGETS["classification"])
+    with pytest.raises(ValueError, match="task"):
+        I2MoELoss("ranking")
+    with pytest.raises(ValueError, match="regression_loss"):
+        I2MoELoss("regression", regression_loss="huber")

@@ -7,8 +7,10 @@ import torch
 from torch import nn
 
 from helpers import SHAPES_3, batch_for, expert_output_shapes, no_dropout, tiny_model
+from i2moe.builders import vanilla_model
 from i2moe.execution import InteractionExpert
 from i2moe.fusion.base import Fused
+from i2moe.losses import I2MoELoss
 from i2moe.model import I2MoE, PredictionHead
 from i2moe.perturbation import Perturbation
 from i2moe.reweighting import ReweightingMLP
@@ -240,3 +242,146 @@ def test_bad_arguments_are_refused():
         tiny_model(perturb_k=5)
     with pytest.raises(ValueError, match="masking"):
         Perturbation("blur", 2)
+
+
+@pytest.mark.parametrize("fusion", ["switchgate", "moepp"])
+def test_training_passes_leave_the_intact_outputs_as_at_inference(fusion):
+    """The folded perturbed passes do not share the sparse layers' capacity with the intact
+    pass: without dropout, training's intact outputs are the inference outputs."""
+    torch.manual_seed(0)
+    options = {"num_heads": 2, "dropout": 0.0}
+    if fusion == "switchgate":
+        options["capacity_factor"] = 1.0
+    model = no_dropout(tiny_model(fusion=fusion, fusion_options=options))
+    x = batch_for(SHAPES_3, size=16)
+    trained = model.train()(x)
+    inferred = model.eval()(x)
+    torch.testing.assert_close(trained.expert_outputs, inferred.expert_outputs)
+    torch.testing.assert_close(trained.prediction, inferred.prediction)
+
+
+MISSING = torch.tensor(
+    [[True, True, True], [False, True, True], [True, False, False], [True, True, False]]
+)
+
+
+def _with_missing_rows(value: float) -> dict[str, torch.Tensor]:
+    x = batch_for(SHAPES_3)
+    for m, name in enumerate(SHAPES_3):
+        x[name][~MISSING[:, m]] = value
+    return x
+
+
+def _outputs_and_encoder_gradients(model, inputs, seed=1):
+    torch.manual_seed(seed)  # the same replacement draws for every call
+    out = model(inputs, MISSING)
+    loss = nn.functional.cross_entropy(out.prediction, torch.tensor([0, 1, 2, 3]))
+    loss = loss + getattr(out, "interaction_loss", out.prediction.new_zeros(2)).mean()
+    encoders = [p for p in model.encoders.parameters()]
+    return out, torch.autograd.grad(loss, encoders)
+
+
+@pytest.mark.parametrize("vanilla", [False, True])
+@pytest.mark.parametrize("train", [False, True])
+def test_nan_in_a_missing_modality_reaches_no_output_or_gradient(train, vanilla):
+    torch.manual_seed(0)
+    if vanilla:
+        model = vanilla_model(SHAPES_3, 4, dim=8, fusion_options={"num_heads": 2})
+    else:
+        model = tiny_model()
+    model = no_dropout(model).train(train)
+    out, grads = _outputs_and_encoder_gradients(model, _with_missing_rows(float("nan")))
+    reference, reference_grads = _outputs_and_encoder_gradients(model, _with_missing_rows(0.0))
+    assert torch.isfinite(out.prediction).all()
+    assert all(torch.isfinite(g).all() for g in grads)
+    for a, b in zip(out, reference, strict=True):
+        if a is not None:
+            torch.testing.assert_close(a, b)
+    for a, b in zip(grads, reference_grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_forward_embeddings_is_the_forward_after_the_encoders():
+    torch.manual_seed(0)
+    model = no_dropout(tiny_model()).eval()
+    x = batch_for(SHAPES_3)
+    embeddings = model.embed(x, MISSING)
+    out = model.forward_embeddings(embeddings)
+    by_name = model.forward_embeddings(dict(zip(model.modality_names, embeddings, strict=True)))
+    for a, b, c in zip(out, by_name, model(x, MISSING), strict=True):
+        if a is not None:
+            torch.testing.assert_close(a, b)
+            torch.testing.assert_close(a, c)
+    # Replace one modality's embedding and run again, as interpretation code does.
+    changed = list(embeddings)
+    changed[1] = torch.zeros_like(changed[1])
+    weights = model.reweighting(torch.cat([e.mean(1) for e in changed], -1))
+    expected = torch.einsum("be,ebc->bc", weights, model.experts(changed).output)
+    torch.testing.assert_close(model.forward_embeddings(changed).prediction, expected)
+    with pytest.raises(KeyError, match="lack"):
+        model.forward_embeddings({"a": embeddings[0]})
+    with pytest.raises(ValueError, match="embeddings"):
+        model.forward_embeddings(embeddings[:2])
+
+
+def test_forward_embeddings_in_training_runs_the_perturbed_passes():
+    torch.manual_seed(0)
+    model = no_dropout(tiny_model()).train()
+    x = batch_for(SHAPES_3)
+    embeddings = model.embed(x)
+    replacements = model.replacements(embeddings, [0, 1, 2])
+    a = model(x, replacements=replacements)
+    b = model.forward_embeddings(embeddings, replacements=replacements)
+    assert a.interaction_loss.abs().sum() > 0
+    for u, v in zip(a, b, strict=True):
+        if u is not None:
+            torch.testing.assert_close(u, v)
+
+
+def test_expert_by_index_or_name_is_its_share_of_the_forward():
+    torch.manual_seed(0)
+    model = no_dropout(tiny_model()).eval()
+    x = batch_for(SHAPES_3)
+    out, embeddings = model(x), model.embed(x)
+    for e, name in enumerate(model.expert_names):
+        for key in (e, name):
+            expert = model.expert(key)
+            assert isinstance(expert, InteractionExpert)
+            torch.testing.assert_close(expert(embeddings)[1], out.expert_outputs[:, e])
+    with pytest.raises(KeyError, match="uni_z"):
+        model.expert("uni_z")
+
+
+def test_num_outputs():
+    assert tiny_model(num_outputs=3).num_outputs == 3
+    assert vanilla_model(SHAPES_3, 5, dim=8, fusion_options={"num_heads": 2}).num_outputs == 5
+    experts = [InteractionExpert(fusion=MeanFusion(4), head=nn.Linear(6, 2)) for _ in range(4)]
+    model = I2MoE(
+        encoders={"u": nn.Linear(5, 4), "v": nn.Linear(7, 4)},
+        experts=experts,
+        reweighting=ReweightingMLP(8, 4),
+        task="classification",
+    )
+    assert model.num_outputs == 2
+
+
+def test_evidence_flag_computes_evidence_that_the_loss_weights():
+    torch.manual_seed(0)
+    model = tiny_model()
+    assert not model.evidence and model(batch_for(SHAPES_3)).evidence is None
+    model = I2MoE(
+        encoders=dict(model.encoders.encoders),
+        experts=[model.experts.expert(e) for e in range(5)],
+        reweighting=model.reweighting,
+        task="classification",
+        evidence=True,
+    )
+    out = model(batch_for(SHAPES_3))
+    assert out.evidence is not None and out.evidence.outputs.shape[:2] == (5, 4)
+    assert out.prediction.grad_fn is not None
+    loss = I2MoELoss.for_model(model, evidence_weight=0.5)
+    loss(out, torch.tensor([0, 1, 2, 3])).total.backward()
+    assert all(p.grad is not None for p in model.reweighting.parameters())
+    with pytest.raises(ValueError, match="evidence_weight"):
+        I2MoELoss.for_model(model)
+    assert model.eval()(batch_for(SHAPES_3)).evidence is None

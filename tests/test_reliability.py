@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-import i2moe.interpret.cli as interpret_cli
+import i2moe.runs.explain as interpret_cli
 from i2moe.cli import main
 from i2moe.data.synth import generate
 

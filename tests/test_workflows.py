@@ -60,7 +60,7 @@ def test_fit_test_predict_on_an_npz(synergy_npz, tmp_path):
 @pytest.mark.slow
 def test_evidence_weight_flag_trains_the_reweighter_on_evidence(synergy_npz, tmp_path):
     from i2moe.interpret.attribution import default_method
-    from i2moe.training import load_run
+    from i2moe.runs import load_run
 
     run = tmp_path / "run"
     flags = ["--evidence-weight", "0.5", *FAST]

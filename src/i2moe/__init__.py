@@ -1,9 +1,10 @@
 """i2moe: interpretable multimodal interaction-aware mixture-of-experts (I2MoE, ICML 2025)."""
 
-from i2moe.builders import ABLATIONS, ModelConfig, build_model, i2moe_model, vanilla_model
+from i2moe.builders import build_model, i2moe_model, vanilla_model
+from i2moe.config import ABLATIONS, LossConfig, ModelConfig
 from i2moe.execution import ExpertStack, InteractionExpert
 from i2moe.fusion import FUSIONS, Fused, build_fusion, register_fusion
-from i2moe.losses import interaction_losses, task_loss, total_loss
+from i2moe.losses import I2MoELoss, LossParts, interaction_losses, task_loss, total_loss
 from i2moe.model import FusionModel, FusionOutput, I2MoE, I2MoEOutput, PredictionHead
 from i2moe.perturbation import Perturbation
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
@@ -19,8 +20,11 @@ __all__ = [
     "FusionOutput",
     "GlobalWeights",
     "I2MoE",
+    "I2MoELoss",
     "I2MoEOutput",
     "InteractionExpert",
+    "LossConfig",
+    "LossParts",
     "ModelConfig",
     "Perturbation",
     "PredictionHead",

@@ -1,26 +1,102 @@
 """Run configuration: dataclasses, YAML in and out, with unknown keys refused.
 
-A YAML file has up to three sections, each a dataclass below::
+A YAML file has up to four sections, each a dataclass below::
 
     data:  {name: mfeat, task: null, options: {}}
-    model: {fusion: transformer, dim: 64, ...}      # i2moe.builders.ModelConfig
+    model: {fusion: transformer, dim: 64, ...}      # the architecture: ModelConfig
     train: {epochs: 30, batch_size: 32, ...}
+    loss:  {interaction_weight: 0.5, gate_weight: 0.01}
+
+The model and loss dataclasses sit here, below the builders that read them, so every layer
+can name a configuration without importing the model.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from i2moe.builders import ModelConfig
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
     """A configuration file or option is malformed; the message names file, key and form."""
+
+
+ABLATIONS = (
+    "none",
+    "no-interaction",
+    "latent-contrastive",
+    "simple-weight",
+    "less-forward",
+    "syn-red-only",
+)
+
+
+@dataclass
+class ModelConfig:
+    """Everything that decides the model's architecture and its interaction training.
+
+    Attributes:
+        fusion: registered backbone name (``i2moe.fusion.FUSIONS``).
+        fusion_options: keyword options of that backbone's builder.
+        vanilla: the backbone alone (no experts, no reweighting).
+        dim: embedding width D shared by all modalities.
+        num_patches: tokens per vector modality (1 = one vector token).
+        encoders: modality name -> encoder name (default by the modality's kind).
+        encoder_options: modality name -> encoder keyword options.
+        head_hidden / head_layers: each expert's prediction head.
+        reweighting_hidden / reweighting_layers / temperature: the reweighting MLP.
+        masking: "random", "zero" or "mean" replacement in perturbed passes.
+        ablation: one of ABLATIONS (docs/method.md section 6).
+        perturb_k: modalities perturbed per step for "less-forward" (or as a speed option).
+        execution: "vmap" (fast) or "loop" (reference).
+        expert_chunk_size: experts per vmap call; None runs all at once (best on GPU; chunks
+            of 2-3 can be faster on CPU at large sizes, docs/benchmarks.md).
+        identical_init: start every expert from one initialisation (the authors' code) rather
+            than independent initialisations (our default).
+        evidence_weight: 0 (default) is the paper's training; above 0 trains the reweighter on
+            interaction evidence from the perturbed passes instead of the task loss, so its
+            weights name the interaction (our change; ``docs/faithfulness.md``).
+    """
+
+    fusion: str = "transformer"
+    fusion_options: dict[str, Any] = field(default_factory=dict)
+    vanilla: bool = False
+    dim: int = 32
+    num_patches: int = 1
+    encoders: dict[str, str] = field(default_factory=dict)
+    encoder_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    head_hidden: int = 64
+    head_layers: int = 2
+    reweighting_hidden: int = 128
+    reweighting_layers: int = 2
+    temperature: float = 1.0
+    masking: str = "random"
+    ablation: str = "none"
+    perturb_k: int | None = None
+    execution: str = "vmap"
+    expert_chunk_size: int | None = None
+    identical_init: bool = False
+    evidence_weight: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    """How the training loss weights the model's terms (``i2moe.losses.I2MoELoss``).
+
+    Attributes:
+        interaction_weight: lambda_int, the interaction losses' weight (paper, Eq. 4).
+        gate_weight: lambda_gate, the sparse backbones' load-balancing loss weight.
+    """
+
+    interaction_weight: float = 0.5
+    gate_weight: float = 0.01
 
 
 @dataclass
@@ -81,9 +157,38 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "loss": LossConfig}
+
+# Keys that moved between sections: (old section, old key) -> (new section, new key). Files
+# written with the old layout (run folders' config.yaml, user configs) still load.
+MOVED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("model", "interaction_weight"): ("loss", "interaction_weight"),
+    ("model", "aux_weight"): ("loss", "gate_weight"),
+}
+
+
+def _move_old_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}
+    for (old_section, old_key), (section, key) in MOVED_KEYS.items():
+        old = values.get(old_section)
+        if not isinstance(old, dict) or old_key not in old:
+            continue
+        value = old.pop(old_key)
+        target = values.setdefault(section, {})
+        if not isinstance(target, dict):
+            continue  # reported as a malformed section below
+        if key in target and target[key] != value:
+            raise ConfigError(
+                f"{source}: {old_section}.{old_key} ({value}) and {section}.{key} "
+                f"({target[key]}) disagree; {old_section}.{old_key} is the old name of "
+                f"{section}.{key}: keep one"
+            )
+        target[key] = value
+        log.warning("%s: %s.%s is now %s.%s", source, old_section, old_key, section, key)
+    return values
 
 
 def _section(cls: type, values: Any, where: str) -> Any:
@@ -103,12 +208,13 @@ def _section(cls: type, values: Any, where: str) -> Any:
 def config_from_dict(values: dict[str, Any], source: str = "config") -> RunConfig:
     """Build a RunConfig, refusing unknown sections and keys."""
     if not isinstance(values, dict):
-        raise ConfigError(f"{source}: expected a mapping with sections data/model/train")
+        raise ConfigError(f"{source}: expected a mapping with sections {', '.join(SECTIONS)}")
     unknown = sorted(set(values) - set(SECTIONS))
     if unknown:
         raise ConfigError(
-            f"{source}: unknown section(s) {', '.join(unknown)}; valid: data, model, train"
+            f"{source}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
         )
+    values = _move_old_keys(values, source)
     return RunConfig(
         **{
             name: _section(cls, values.get(name), f"{source}: {name}")

@@ -11,6 +11,15 @@ The experts' parameters live stacked along a leading [E] axis in one copy of the
   on its passes folded into the batch (:func:`fold_passes`).
 
 Both read the same parameters, so they can be compared on the same inputs.
+
+Folding passes into the batch must not let them interact. A backbone whose rows do interact
+(a sparse MoE layer's expert capacity and load-balancing loss count the tokens of a call) sets
+the class attribute ``batch_groups = True`` and takes ``forward(embeddings, *, groups)``;
+:func:`fuse_passes` then calls it with ``groups=P``, and each pass is computed exactly as if it
+ran alone (``i2moe.fusion.switchgate``).
+
+Shape letters: E experts, P passes, M modalities, B batch, T tokens, D width, H fused width,
+C outputs; N rows of a call (B, or P*B for folded passes).
 """
 
 from __future__ import annotations
@@ -55,8 +64,11 @@ def fuse_passes(
     intact embedding [B, T_m, D] once, and on its replacement once if it is perturbed, and
     fuses the assembled passes; other backbones run on the folded embeddings. Both give the
     same result (tests/test_execution.py), the first with less arithmetic: each pass changes
-    one of the M modalities, so (P - 1) * (M - 1) of the P * M parts are repeats.
+    one of the M modalities, so (P - 1) * (M - 1) of the P * M parts are repeats. A backbone
+    with ``batch_groups`` runs on the folded embeddings with ``groups=P``.
     """
+    if getattr(fusion, "batch_groups", False):
+        return fusion(fold_passes(embeddings, perturbed, replacements), groups=1 + len(perturbed))
     if not (reuse_parts and isinstance(fusion, SeparableFusion)):
         return fusion(fold_passes(embeddings, perturbed, replacements))
     num_modalities = len(embeddings)
@@ -169,6 +181,28 @@ class ExpertStack(nn.Module):
     def expert_weights(self, e: int) -> dict[str, Tensor]:
         """Expert ``e``'s slice of the stacked weights (views that carry gradients)."""
         return {name: w[e] for name, w in self._weights().items()}
+
+    def expert(self, e: int) -> nn.Module:
+        """Expert ``e`` as a module of its own, of the experts' architecture.
+
+        Its parameters and buffers are views of slice ``e`` of the stacked tensors: they share
+        storage, so the module computes what expert e computes in the stack (on either path),
+        now and after in-place updates of the stack (optimizer steps, ``load_state_dict``),
+        and writing into them (a BatchNorm's running statistics in training mode included)
+        changes the stack. The parameters are leaves of their own: gradients through the
+        module reach its parameters' ``.grad``, not the stack's. Moving or casting the stack
+        (``.to(device)``, ``.double()``) gives it new storage; take the module again after.
+        """
+        if not -self.num_experts <= e < self.num_experts:
+            raise IndexError(f"expert {e} out of range for {self.num_experts} experts")
+        views = {}
+        for stacked in self._weights().values():
+            view = stacked.detach()[e]
+            if isinstance(stacked, nn.Parameter):
+                view = nn.Parameter(view, requires_grad=stacked.requires_grad)
+            views[id(stacked)] = view
+        # deepcopy takes a tensor found in its memo as is: the copy holds the views.
+        return copy.deepcopy(self.stacked, memo=views)
 
     def _call_one(self, weights: dict[str, Tensor], embeddings: list[Tensor], **options):
         return functional_call(self.stacked, weights, (embeddings,), options)

@@ -1,4 +1,4 @@
-"""The weakly supervised interaction losses and the total training loss (METHOD.md section 3).
+"""The weakly supervised interaction losses and the training loss (docs/method.md, "Losses").
 
 Shape letters: E experts, P passes (intact + one per perturbed modality), B batch, C outputs.
 Pass 0 is the intact input; pass q >= 1 has modality ``perturbed[q - 1]`` replaced.
@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 Role = int | str  # a modality index (its uniqueness expert), "syn" or "red"
 
@@ -130,10 +130,50 @@ def task_loss(
 
 
 class LossParts(NamedTuple):
+    """The training loss and its terms, each term unweighted."""
+
     total: Tensor
     task: Tensor
     interaction: Tensor  # mean over experts
     aux: Tensor
+    evidence: Tensor | None = None  # 0 where the output carries no interaction evidence
+
+
+def _loss_parts(
+    output,
+    target: Tensor,
+    task: str,
+    *,
+    interaction_weight: float,
+    gate_weight: float,
+    evidence_weight: float,
+    class_weights: Tensor | None,
+    regression_loss: str,
+) -> LossParts:
+    main = task_loss(
+        output.prediction,
+        target,
+        task,
+        class_weights=class_weights,
+        regression_loss=regression_loss,
+    )
+    interaction = getattr(output, "interaction_loss", None)
+    interaction = interaction.mean() if interaction is not None else main.new_zeros(())
+    total = main + interaction_weight * interaction + gate_weight * output.aux_loss
+    evidence = getattr(output, "evidence", None)
+    if evidence is None:
+        evidence_term = main.new_zeros(())
+    else:
+        evidence_term = evidence_loss(
+            evidence.outputs,
+            output.weights,
+            target,
+            task,
+            roles=evidence.roles,
+            perturbed=evidence.perturbed,
+        )
+        total = total + evidence_weight * evidence_term
+    return LossParts(total, main, interaction, output.aux_loss, evidence_term)
 
 
 def total_loss(
@@ -146,32 +186,146 @@ def total_loss(
     class_weights: Tensor | None = None,
     regression_loss: str = "mse",
 ) -> LossParts:
-    """L = L_task + lambda_int * mean_i L_int^i + lambda_gate * aux (METHOD.md section 3).
+    """L = L_task + lambda_int * mean_i L_int^i + lambda_gate * aux (docs/method.md, "Losses").
 
     ``output`` is an :class:`~i2moe.model.I2MoEOutput` or a vanilla model's output (which has
-    no interaction losses).
+    no interaction losses). Interaction evidence in the output adds its evidence loss, weighted
+    by the weight it carries (``InteractionEvidence.weight``). :class:`I2MoELoss` computes the
+    same with the weights held by the loss.
     """
-    main = task_loss(
-        output.prediction,
+    evidence = getattr(output, "evidence", None)
+    return _loss_parts(
+        output,
         target,
         task,
+        interaction_weight=interaction_weight,
+        gate_weight=aux_weight,
+        evidence_weight=evidence.weight if evidence is not None else 0.0,
         class_weights=class_weights,
         regression_loss=regression_loss,
     )
-    interaction = getattr(output, "interaction_loss", None)
-    interaction = interaction.mean() if interaction is not None else main.new_zeros(())
-    total = main + interaction_weight * interaction + aux_weight * output.aux_loss
-    evidence = getattr(output, "evidence", None)
-    if evidence is not None:
-        total = total + evidence.weight * evidence_loss(
-            evidence.outputs,
-            output.weights,
+
+
+TASKS = ("classification", "multilabel", "regression")
+REGRESSION_LOSSES = ("mse", "smooth_l1")
+
+
+class I2MoELoss(nn.Module):
+    """The training loss of an I2MoE or a vanilla fusion model, from the model's named terms.
+
+        L = L_task + lambda_int * mean_i L_int^i + lambda_gate * L_gate + lambda_ev * L_ev
+
+    - L_task: the task loss of the weighted prediction (:func:`task_loss`);
+    - L_int^i: expert i's weakly supervised interaction loss (paper Section 3.2,
+      :func:`interaction_losses`), which the model computes in training; absent from a vanilla
+      model's output;
+    - L_gate: the sparse backbones' load-balancing loss (SwitchGate: Fedus et al. 2022,
+      Section 2.2; MoE++: Jin et al. 2024), mean over experts; 0 for dense backbones;
+    - L_ev: the evidence loss (:func:`evidence_loss`; not in the paper, ``docs/faithfulness.md``)
+      of a model built with ``evidence``, present only in its training outputs.
+
+    docs/method.md ("Losses") gives the forms per task.
+
+    Args:
+        task: "classification", "multilabel" or "regression".
+        interaction_weight: lambda_int.
+        gate_weight: lambda_gate.
+        evidence_weight: lambda_ev. An output that carries interaction evidence is refused
+            while it is 0: such a model's reweighter learns from that term alone.
+        class_weights: [C] cross-entropy class weights (classification); kept as a buffer.
+        regression_loss: "mse" or "smooth_l1".
+    """
+
+    def __init__(
+        self,
+        task: str,
+        *,
+        interaction_weight: float = 0.5,
+        gate_weight: float = 0.01,
+        evidence_weight: float = 0.0,
+        class_weights: Tensor | Sequence[float] | None = None,
+        regression_loss: str = "mse",
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+        if regression_loss not in REGRESSION_LOSSES:
+            raise ValueError(
+                f"unknown regression_loss {regression_loss!r}; "
+                f"valid: {', '.join(REGRESSION_LOSSES)}"
+            )
+        self.task = task
+        self.interaction_weight = interaction_weight
+        self.gate_weight = gate_weight
+        self.evidence_weight = evidence_weight
+        self.regression_loss = regression_loss
+        if isinstance(class_weights, Tensor):
+            class_weights = class_weights.detach().clone()
+        elif class_weights is not None and len(class_weights) > 0:
+            class_weights = torch.tensor(list(class_weights), dtype=torch.float32)
+        else:
+            class_weights = None
+        self.class_weights: Tensor | None
+        self.register_buffer("class_weights", class_weights)
+
+    @classmethod
+    def for_model(cls, model: nn.Module, **options) -> I2MoELoss:
+        """The loss for ``model``'s task (its ``task`` attribute, unless ``task`` is given).
+
+        ``options`` are the other constructor arguments. For a model built with ``evidence``,
+        ``evidence_weight`` defaults to the model's ``evidence_weight`` and must end up above 0.
+        """
+        task = options.pop("task", None) or getattr(model, "task", None)
+        if task is None:
+            raise ValueError(f"{type(model).__name__} records no task; pass task=...")
+        evidence = getattr(model, "evidence", False)
+        if evidence:
+            options.setdefault("evidence_weight", model.evidence_weight)
+        loss = cls(task, **options)
+        if evidence and loss.evidence_weight <= 0:
+            raise ValueError(
+                "the model trains its reweighter on interaction evidence alone; "
+                "pass evidence_weight > 0"
+            )
+        return loss
+
+    def forward(
+        self, output, target: Tensor, *, interaction_weight: float | None = None
+    ) -> LossParts:
+        """The loss of one batch.
+
+        Args:
+            output: an :class:`~i2moe.model.I2MoEOutput` or :class:`~i2moe.model.FusionOutput`.
+            target: [B] class ids, [B, C] multi-hot, or [B, 1] values.
+            interaction_weight: lambda_int for this call (e.g. 0 during a warm-up), instead of
+                the loss's own.
+
+        Returns:
+            The total and its unweighted terms.
+        """
+        if getattr(output, "evidence", None) is not None and self.evidence_weight <= 0:
+            raise ValueError(
+                "the output carries interaction evidence (its model trains the reweighter on "
+                "it alone) but evidence_weight is 0; give the loss the model's evidence weight"
+            )
+        return _loss_parts(
+            output,
             target,
-            task,
-            roles=evidence.roles,
-            perturbed=evidence.perturbed,
+            self.task,
+            interaction_weight=(
+                self.interaction_weight if interaction_weight is None else interaction_weight
+            ),
+            gate_weight=self.gate_weight,
+            evidence_weight=self.evidence_weight,
+            class_weights=self.class_weights,
+            regression_loss=self.regression_loss,
         )
-    return LossParts(total, main, interaction, output.aux_loss)
+
+    def extra_repr(self) -> str:
+        return (
+            f"task={self.task!r}, interaction_weight={self.interaction_weight}, "
+            f"gate_weight={self.gate_weight}, evidence_weight={self.evidence_weight}"
+        )
 
 
 class InteractionEvidence(NamedTuple):
@@ -180,7 +334,7 @@ class InteractionEvidence(NamedTuple):
     outputs: Tensor  # [E, P, B, C] every expert on the intact and the perturbed passes
     perturbed: tuple[int, ...]  # the modality replaced in passes 1..P-1
     roles: tuple[Role, ...]  # the experts' roles
-    weight: float  # lambda_ev
+    weight: float  # the model's evidence_weight, lambda_ev of total_loss
 
 
 def _true_class_fit(outputs: Tensor, target: Tensor, task: str) -> Tensor:

@@ -1,4 +1,4 @@
-"""What replaces a modality's embedding in a perturbed pass (METHOD.md section 3, "masking").
+"""What replaces a modality's embedding in a perturbed pass (docs/method.md section 3.2, "masking").
 
 - ``random``: i.i.d. standard normal noise, fresh for every expert and pass (default);
 - ``zero``: zeros;

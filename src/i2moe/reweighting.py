@@ -1,4 +1,4 @@
-"""Reweighting models: per-sample expert weights, the explanation (METHOD.md section 2)."""
+"""Reweighting models: per-sample expert weights, the explanation (docs/method.md section 2)."""
 
 from __future__ import annotations
 

@@ -137,3 +137,17 @@ def test_rejects_bad_options():
         moepp(num_modalities=2, dim=DIM, tokens=[1, 1], num_experts=0)
     with pytest.raises(TypeError):
         moepp(num_modalities=2, dim=DIM, tokens=[1, 1], experts=4)
+
+
+def test_each_group_has_its_own_load_balancing_loss():
+    """Routing is per token; the loss of G folded groups is the mean of each group's alone."""
+    torch.manual_seed(0)
+    tokens = [2, 1, 3]
+    model = moepp(num_modalities=3, dim=DIM, tokens=tokens, dropout=0.0).eval()
+    passes = [embeddings(tokens, batch=2, seed=seed) for seed in range(4)]  # P = 4, B = 2
+    folded = [torch.cat(parts) for parts in zip(*passes, strict=True)]
+    together = model(folded, groups=4)
+    alone = [model(one) for one in passes]
+    torch.testing.assert_close(together.latent, torch.cat([a.latent for a in alone]))
+    torch.testing.assert_close(together.aux_loss, torch.stack([a.aux_loss for a in alone]).mean())
+    torch.testing.assert_close(model(folded).latent, together.latent)

@@ -138,3 +138,62 @@ def test_rejects_bad_options():
         switchgate(num_modalities=2, dim=DIM, tokens=[1, 1], num_layers=0)
     with pytest.raises(TypeError):
         switchgate(num_modalities=2, dim=DIM, tokens=[1, 1], experts=4)
+
+
+def _groups(x: torch.Tensor, groups: int) -> list[torch.Tensor]:
+    return list(x.chunk(groups))
+
+
+def test_each_group_is_routed_as_if_it_ran_alone():
+    """Capacity, slot order and dropped tokens of a group do not depend on the other groups."""
+    torch.manual_seed(0)
+    layer = SwitchMoE(DIM, num_experts=3, hidden=12, capacity_factor=1.0, dropout=0.0)
+    with torch.no_grad():  # skewed routing, so that every group drops tokens
+        layer.router.weight[0] += 0.5
+    x = torch.randn(12, 4, DIM)  # 3 groups of 4 rows
+    out, aux, logits = layer(x, groups=3)
+    routing = layer.route(x, groups=3)
+    alone = [layer(part) for part in _groups(x, 3)]
+    for g, part in enumerate(_groups(x, 3)):
+        own = layer.route(part)
+        assert routing.capacity == own.capacity == 6  # ceil(1.0 * 16 tokens / 3 experts)
+        assert torch.equal(routing.kept[g], own.kept[0])
+        assert torch.equal(routing.expert[g], own.expert[0])
+        torch.testing.assert_close(out[4 * g : 4 * (g + 1)], alone[g][0])
+        torch.testing.assert_close(logits[4 * g : 4 * (g + 1)], alone[g][2])
+    assert not routing.kept.all()
+    torch.testing.assert_close(aux, torch.stack([a[1] for a in alone]).mean())
+    # Routed as one group, the same tokens share one capacity: other tokens are dropped.
+    assert not torch.equal(layer.route(x).kept.view(3, -1), routing.kept)
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_backbone_on_folded_groups_equals_each_group_alone(num_layers):
+    torch.manual_seed(0)
+    tokens = [2, 1, 3, 1]
+    model = switchgate(
+        num_modalities=4, dim=DIM, tokens=tokens, num_layers=num_layers, capacity_factor=1.0
+    ).eval()
+    passes = [embeddings(tokens, batch=4, seed=seed) for seed in range(5)]  # P = 5, B = 4
+    folded = [torch.cat(parts) for parts in zip(*passes, strict=True)]  # [P*B, T_m, D]
+    together = model(folded, groups=5)
+    alone = [model(one) for one in passes]
+    torch.testing.assert_close(together.latent, torch.cat([a.latent for a in alone]))
+    torch.testing.assert_close(together.aux_loss, torch.stack([a.aux_loss for a in alone]).mean())
+    assert not torch.allclose(model(folded).latent, together.latent)  # one shared capacity
+
+
+def test_one_group_is_the_plain_call():
+    torch.manual_seed(0)
+    tokens = [2, 3]
+    model = switchgate(num_modalities=2, dim=DIM, tokens=tokens, capacity_factor=1.0).eval()
+    x = embeddings(tokens, batch=4)
+    a, b = model(x), model(x, groups=1)
+    assert torch.equal(a.latent, b.latent) and torch.equal(a.aux_loss, b.aux_loss)
+
+
+def test_groups_must_split_the_batch():
+    torch.manual_seed(0)
+    model = switchgate(num_modalities=2, dim=DIM, tokens=[1, 1])
+    with pytest.raises(ValueError, match="equal groups"):
+        model(embeddings([1, 1], batch=5), groups=2)

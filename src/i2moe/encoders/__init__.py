@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from i2moe.data.base import ModalitySpec
 from i2moe.encoders.basic import CNNEncoder, GRUEncoder, LSTMEncoder, MLPEncoder, PatchTokenizer
+from i2moe.spec import ModalitySpec
 
 EncoderBuilder = Callable[..., nn.Module]
 ENCODERS: dict[str, EncoderBuilder] = {}

@@ -48,7 +48,7 @@ class PatchTokenizer(nn.Module):
     """Cut a vector into P chunks and project each to D: [B, F] -> [B, P, D].
 
     The vector is zero-padded to a multiple of P; one linear layer is shared by all chunks
-    (METHOD.md section 9, ``num_patches``). A learned per-patch offset tells chunks apart.
+    (docs/method.md section 9, ``num_patches``). A learned per-patch offset tells chunks apart.
     """
 
     def __init__(self, in_features: int, num_patches: int, dim: int) -> None:

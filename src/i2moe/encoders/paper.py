@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from i2moe.data.base import DataError, ModalitySpec
+from i2moe.spec import DataError, ModalitySpec
 
 logger = logging.getLogger(__name__)
 

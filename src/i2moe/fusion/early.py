@@ -1,6 +1,6 @@
 """Early fusion (EF): concatenate every modality's tokens into one vector, then an MLP.
 
-EF is the simplest baseline in the I2MoE paper (METHOD.md section 7; the classic early-fusion
+EF is the simplest baseline in the I2MoE paper (docs/method.md section 7; the classic early-fusion
 baseline of MultiBench, Liang et al. 2021). Each modality's [B, T_m, D] tokens are flattened to
 T_m * D features so that token order is kept; the MLP sees sum_m T_m * D inputs.
 

@@ -1,6 +1,6 @@
 """Late fusion (LF): one MLP per modality, then combine the per-modality representations.
 
-The late-fusion baseline of the I2MoE paper (METHOD.md section 7; the MultiBench late-fusion
+The late-fusion baseline of the I2MoE paper (docs/method.md section 7; the MultiBench late-fusion
 baseline, Liang et al. 2021): modalities interact only after each has been processed on its own.
 Each modality is either mean-pooled over its tokens ([B, D]) or flattened ([B, T_m * D]) before
 its MLP; the M outputs are concatenated ([B, M * H], the default) or summed ([B, H]).

@@ -18,7 +18,10 @@ heterogeneous load-balancing loss is
 
 f_i the share of the top-k routing choices that go to expert i, P_i its mean router probability,
 eta_i = 1 for FFN experts and ``balance_tau`` for zero-computation experts; it keeps its
-gradient. The layer output is the sum of the selected experts' outputs weighted by their router
+gradient. Like SwitchGate's, it is computed per group of rows (``groups``, one per folded I2MoE
+pass) and averaged, so a pass's loss is what it would be alone; routing is per token anyway.
+
+The layer output is the sum of the selected experts' outputs weighted by their router
 probabilities (not renormalised over the top-k, so a zero expert really removes weight) and is
 added to the residual stream: the I2MoE authors' code computed it and then discarded it.
 
@@ -37,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from i2moe.fusion.base import check_tokens, register_fusion
-from i2moe.fusion.switchgate import ExpertFFN, SparseTransformerFusion
+from i2moe.fusion.switchgate import ExpertFFN, SparseTransformerFusion, rows_per_group
 
 
 class MoEPlusPlus(nn.Module):
@@ -91,15 +94,18 @@ class MoEPlusPlus(nn.Module):
         self.constant = nn.Parameter(torch.randn(num_constant, dim) * 0.02)
 
     def forward(
-        self, x: Tensor, prev_logits: Tensor | None = None
+        self, x: Tensor, prev_logits: Tensor | None = None, *, groups: int = 1
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Route every token to its top-k experts and mix their outputs.
 
         Shapes: x [B, T, D], prev_logits [B, T, E_all] or None (first layer) ->
         (output [B, T, D], load-balancing loss scalar, router logits [B, T, E_all]).
+        ``groups``: the batch is that many equal blocks of rows; the load-balancing loss is the
+        mean of theirs.
         """
         b, t, d = x.shape
         n, k = b * t, self.top_k
+        group_tokens = rows_per_group(b, groups) * t
         tokens = x.reshape(n, d)  # [N, D]
         logits = self.router(tokens)  # [N, E_all]
         if self.residual is not None and prev_logits is not None:
@@ -128,8 +134,10 @@ class MoEPlusPlus(nn.Module):
                 probs.new_full((self.total - self.num_experts,), self.balance_tau),
             ]
         )  # [E_all]
-        fraction = chosen.sum(dim=0) / (k * n)  # [E_all] f_i, sums to 1
-        aux = self.total * (eta * fraction * probs.mean(dim=0)).sum()
+        chosen = chosen.view(groups, group_tokens, self.total)  # [G, N / G, E_all]
+        fraction = chosen.sum(dim=1) / (k * group_tokens)  # [G, E_all] f_i, rows sum to 1
+        mean_prob = probs.view(groups, group_tokens, self.total).mean(dim=1)  # [G, E_all] P_i
+        aux = self.total * (eta * fraction * mean_prob).sum(dim=-1).mean()
         return out.view(b, t, d), aux, logits.view(b, t, self.total)
 
 

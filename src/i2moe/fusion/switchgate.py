@@ -3,24 +3,34 @@
 Fedus, Zoph, Shazeer 2022, "Switch Transformers: Scaling to Trillion Parameter Models with
 Simple and Efficient Sparsity" (JMLR). Each token is sent to the one FFN expert its router
 prefers; the expert's output is scaled by the router probability (which is how the router
-learns from the task loss). Each expert takes at most
+learns from the task loss). Tokens are routed in groups, GShard's local group dispatching
+(Lepikhin et al. 2021, Section 2.2): a call's batch of B rows is ``groups`` = G equal blocks of
+B / G rows, and each expert takes at most
 
-    capacity = ceil(capacity_factor * tokens_in_batch / num_experts)
+    capacity = ceil(capacity_factor * tokens_in_group / num_experts)
 
-tokens, first come first served in [B, T] order; a token over capacity skips the layer and only
-travels the residual connection. The load-balancing loss is
+tokens of a group, first come first served in [B / G, T] order within the group; a token over
+capacity skips the layer and only travels the residual connection. The load-balancing loss of
+a group is
 
     num_experts * sum_i f_i * P_i,
 
-f_i the fraction of tokens whose top-1 choice is expert i (before capacity), P_i the mean router
-probability of expert i. It keeps its gradient through P_i (the I2MoE authors' code detached it,
-so it never trained the router). The backbone's ``aux_loss`` is the mean over layers.
+f_i the fraction of the group's tokens whose top-1 choice is expert i (before capacity), P_i
+the mean router probability of expert i; a layer's loss is the mean over groups. It keeps its
+gradient through P_i (the I2MoE authors' code detached it, so it never trained the router). The
+backbone's ``aux_loss`` is the mean over layers.
+
+A plain call is one group. I2MoE's training folds its P passes into the batch, pass-major
+(``i2moe.execution.fold_passes``), and calls the backbone with ``groups=P``: each pass is then
+routed exactly as if it ran alone, with its own capacity, slot order and load-balancing loss
+(:attr:`SparseTransformerFusion.batch_groups`).
 
 Routing is written densely so that it runs under ``torch.func.vmap``: each token's slot inside
-its expert's buffer comes from a cumulative sum over one-hot assignments, tokens are written to
-[num_experts, capacity, D] buffers with ``index_add`` (dropped tokens land in a spare row that
-is thrown away) and read back with ``index_select`` from the expert outputs plus a zero row.
-Memory and compute are O(capacity_factor * tokens), not O(num_experts * tokens).
+its expert's buffer comes from a cumulative sum over one-hot assignments within its group,
+tokens are written to [num_experts, G * capacity, D] buffers with ``index_add`` (dropped
+tokens land in a spare row that is thrown away) and read back with ``index_select`` from the
+expert outputs plus a zero row. Memory and compute are O(capacity_factor * tokens), not
+O(num_experts * tokens).
 
 :class:`ExpertFFN` and :class:`SparseTransformerFusion` are shared with MoE++.
 """
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -68,6 +79,25 @@ class ExpertFFN(nn.Module):
         return h @ self.w2 + self.b2
 
 
+def rows_per_group(batch: int, groups: int) -> int:
+    """Rows per group of a batch of ``batch`` rows cut into ``groups`` equal blocks."""
+    if groups < 1 or batch % groups:
+        raise ValueError(f"a batch of {batch} rows does not split into {groups} equal groups")
+    return batch // groups
+
+
+class SwitchRouting(NamedTuple):
+    """Where a :class:`SwitchMoE` layer sends each token: G groups of N tokens (B / G rows)."""
+
+    logits: Tensor  # [B, T, E] router logits
+    probs: Tensor  # [G, N, E] router probabilities
+    expert: Tensor  # [G, N] top-1 expert
+    gate: Tensor  # [G, N] its probability, the scale of the expert's output
+    kept: Tensor  # [G, N] bool, False for a token over its expert's capacity (dropped)
+    slot: Tensor  # [G, N] row in the [E * G * capacity + 1] dispatch buffer (last: dropped)
+    capacity: int  # tokens per expert and group
+
+
 class SwitchMoE(nn.Module):
     """Switch (top-1) MoE feed-forward with capacity and load-balancing loss.
 
@@ -75,7 +105,7 @@ class SwitchMoE(nn.Module):
         dim: token width D.
         num_experts: number of FFN experts E.
         hidden: hidden width of each expert.
-        capacity_factor: expert capacity as a multiple of tokens / E.
+        capacity_factor: expert capacity as a multiple of a group's tokens / E.
         dropout: dropout inside the experts.
     """
 
@@ -92,37 +122,52 @@ class SwitchMoE(nn.Module):
         self.router = nn.Linear(dim, num_experts, bias=False)
         self.experts = ExpertFFN(num_experts, dim, hidden, dropout)
 
+    def route(self, x: Tensor, groups: int = 1) -> SwitchRouting:
+        """Route x [B, T, D], its batch cut into ``groups`` equal blocks routed independently."""
+        b, t, _ = x.shape
+        n, e = rows_per_group(b, groups) * t, self.num_experts
+        logits = self.router(x)  # [B, T, E]
+        probs = logits.reshape(groups, n, e).softmax(dim=-1)  # [G, N, E]
+        gate, expert = probs.max(dim=-1)  # [G, N], [G, N]
+        # Shapes are static under vmap, so the capacity is a Python int.
+        capacity = max(1, math.ceil(self.capacity_factor * n / e))
+        # Integer cumsum (CUDA has no deterministic float cumsum), along each group's tokens.
+        hits = (expert[..., None] == torch.arange(e, device=x.device)).long()  # [G, N, E]
+        position = ((hits.cumsum(dim=1) - 1) * hits).sum(dim=-1)  # [G, N] rank in expert
+        kept = position < capacity
+        # Expert i owns buffer rows [i * per_expert, (i + 1) * per_expert); group g's tokens
+        # sit from g * capacity on. Row e * per_expert collects the dropped tokens.
+        per_expert = groups * capacity
+        offset = torch.arange(groups, device=x.device)[:, None] * capacity  # [G, 1]
+        slot = torch.where(kept, expert * per_expert + offset + position, e * per_expert)
+        return SwitchRouting(logits, probs, expert, gate, kept, slot, capacity)
+
     def forward(
-        self, x: Tensor, prev_logits: Tensor | None = None
+        self, x: Tensor, prev_logits: Tensor | None = None, *, groups: int = 1
     ) -> tuple[Tensor, Tensor, Tensor]:
         """x [B, T, D] -> (output [B, T, D], load-balancing loss scalar, logits [B, T, E]).
 
+        ``groups``: the batch is that many equal blocks of rows, each routed as if it were a
+        call of its own (its own capacity and load-balancing loss; the loss is their mean).
         ``prev_logits`` is accepted for a uniform layer interface and ignored.
         """
         b, t, d = x.shape
-        n, e = b * t, self.num_experts
-        tokens = x.reshape(n, d)  # [N, D]
-        logits = self.router(tokens)  # [N, E]
-        probs = logits.softmax(dim=-1)  # [N, E]
-        gate, index = probs.max(dim=-1)  # [N], [N]
-        one_hot = (index[:, None] == torch.arange(e, device=x.device)).to(probs.dtype)  # [N, E]
-
-        # Shapes are static under vmap, so the capacity is a Python int.
-        capacity = max(1, math.ceil(self.capacity_factor * n / e))
-        hits = one_hot.long()  # integer cumsum: CUDA has no deterministic float cumsum
-        position = ((hits.cumsum(dim=0) - 1) * hits).sum(dim=-1)  # [N] rank in expert
-        keep = position < capacity  # [N]
-        spare = e * capacity  # row index that collects (and discards) dropped tokens
-        slot = torch.where(keep, index * capacity + position.long(), spare)  # [N]
-        buffers = tokens.new_zeros(spare + 1, d).index_add(0, slot, tokens)  # [E*C + 1, D]
-        expert_out = self.experts(buffers[:spare].view(e, capacity, d))  # [E, C, D]
+        e = self.num_experts
+        routing = self.route(x, groups)
+        tokens, slot = x.reshape(b * t, d), routing.slot.reshape(b * t)  # [G*N, D], [G*N]
+        spare = e * groups * routing.capacity  # the row that collects dropped tokens
+        buffers = tokens.new_zeros(spare + 1, d).index_add(0, slot, tokens)  # [spare + 1, D]
+        expert_out = self.experts(buffers[:spare].view(e, -1, d))  # [E, G*capacity, D]
         padded = torch.cat([expert_out.reshape(spare, d), expert_out.new_zeros(1, d)])
-        out = padded.index_select(0, slot) * gate[:, None]  # [N, D]; dropped tokens -> 0
+        gate = routing.gate.reshape(b * t, 1)
+        out = padded.index_select(0, slot) * gate  # [G*N, D]; dropped tokens -> 0
 
-        fraction = one_hot.mean(dim=0)  # [E] f_i, no gradient by nature
-        mean_prob = probs.mean(dim=0)  # [E] P_i, carries the router gradient
-        aux = e * (fraction * mean_prob).sum()
-        return out.view(b, t, d), aux, logits.view(b, t, e)
+        arange = torch.arange(e, device=x.device)
+        one_hot = (routing.expert[..., None] == arange).to(routing.probs.dtype)  # [G, N, E]
+        fraction = one_hot.mean(dim=1)  # [G, E] f_i, no gradient by nature
+        mean_prob = routing.probs.mean(dim=1)  # [G, E] P_i, carries the router gradient
+        aux = e * (fraction * mean_prob).sum(dim=-1).mean()
+        return out.view(b, t, d), aux, routing.logits
 
 
 class SparseBlock(nn.Module):
@@ -134,7 +179,7 @@ class SparseBlock(nn.Module):
     Args:
         dim: token width D.
         num_heads: attention heads.
-        moe: the feed-forward layer, ``moe(x, prev_logits) -> (out, aux, logits)``.
+        moe: the feed-forward layer, ``moe(x, prev_logits, groups=G) -> (out, aux, logits)``.
         dropout: dropout on attention and on both residual branches.
     """
 
@@ -147,11 +192,14 @@ class SparseBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(
-        self, x: Tensor, prev_logits: Tensor | None = None
+        self, x: Tensor, prev_logits: Tensor | None = None, *, groups: int = 1
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """x [B, T, D] -> (x [B, T, D], aux scalar, router logits [B, T, E])."""
+        """x [B, T, D] -> (x [B, T, D], aux scalar, router logits [B, T, E]).
+
+        ``groups``: the batch's equal blocks of rows that the MoE layer routes independently.
+        """
         x = x + self.dropout(self.attn(self.norm1(x)))
-        out, aux, logits = self.moe(self.norm2(x), prev_logits)
+        out, aux, logits = self.moe(self.norm2(x), prev_logits, groups=groups)
         return x + self.dropout(out), aux, logits
 
 
@@ -162,6 +210,12 @@ class SparseTransformerFusion(nn.Module):
     embedding, pre-norm blocks, final LayerNorm, per-modality mean pool, concatenation), so
     H = M * D; ``aux_loss`` is the mean of the layers' auxiliary losses.
 
+    Its MoE layers route a batch's tokens jointly (SwitchGate's expert capacity and both
+    backbones' load-balancing losses count the tokens of a call), so ``forward`` takes
+    ``groups``: the batch is that many equal, independent blocks of rows (``batch_groups``
+    says so to ``i2moe.execution.fuse_passes``, which passes I2MoE's P folded passes as P
+    groups). Attention, LayerNorm and pooling treat rows independently anyway.
+
     Args:
         dim: token width D.
         tokens: tokens per modality [T_1..T_M].
@@ -169,6 +223,8 @@ class SparseTransformerFusion(nn.Module):
         num_heads: attention heads.
         dropout: dropout inside the blocks.
     """
+
+    batch_groups = True  # forward takes ``groups``
 
     def __init__(
         self,
@@ -188,13 +244,17 @@ class SparseTransformerFusion(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.out_dim = dim * len(self.tokens)
 
-    def forward(self, embeddings: list[Tensor]) -> Fused:
-        """[B, T_m, D] per modality -> Fused(latent [B, M*D], aux_loss scalar)."""
+    def forward(self, embeddings: list[Tensor], *, groups: int = 1) -> Fused:
+        """[B, T_m, D] per modality -> Fused(latent [B, M*D], aux_loss scalar).
+
+        With ``groups`` = G, rows [g * B / G, (g + 1) * B / G) are routed as if they were a
+        call of their own, and ``aux_loss`` is the mean of the G groups' losses.
+        """
         x = torch.cat(embeddings, dim=1) + self.position  # [B, T, D]
         logits = None
         aux_losses = []
         for block in self.blocks:
-            x, aux, logits = block(x, logits)
+            x, aux, logits = block(x, logits, groups=groups)
             aux_losses.append(aux)
         x = self.norm(x)
         pooled = [part.mean(dim=1) for part in x.split(self.tokens, dim=1)]  # M x [B, D]

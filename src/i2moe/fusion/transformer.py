@@ -1,4 +1,4 @@
-"""MulT-style transformer fusion (METHOD.md section 7): joint self-attention over all modality
+"""MulT-style transformer fusion (docs/method.md section 7): joint self-attention over all modality
 tokens with a learned positional embedding, pre-norm residual blocks, per-modality mean pooling.
 
 Attention is written with plain matmuls rather than ``scaled_dot_product_attention`` because

@@ -1,4 +1,4 @@
-"""Interpreting I2MoE models (METHOD.md section 5; ``docs/interpretation.md``).
+"""Interpreting I2MoE models (docs/method.md section 5; ``docs/interpretation.md``).
 
 :func:`explain` runs a model over a split and writes the explanation: per-sample expert outputs,
 weights and contributions (paper Figure 3), the distribution of the weights (Figure 4), each
@@ -7,7 +7,7 @@ sensitivity, as CSV/JSON files, PNG figures and one self-contained ``report.html
 
 The parts are importable on their own: :mod:`i2moe.interpret.analysis` (numbers),
 :mod:`i2moe.interpret.figures` (PNG), :mod:`i2moe.interpret.report` (HTML),
-:mod:`i2moe.interpret.cli` (``i2moe explain`` and :func:`write_interpretation` for a run
+:mod:`i2moe.runs.explain` (``i2moe explain`` and :func:`write_interpretation` for a run
 folder). This module imports them only when used, so the command line starts fast.
 """
 
@@ -37,7 +37,7 @@ _LAZY = {
     "write_figures": "i2moe.interpret.figures",
     "render_report": "i2moe.interpret.report",
     "write_report": "i2moe.interpret.report",
-    "write_interpretation": "i2moe.interpret.cli",
+    "write_interpretation": "i2moe.runs.explain",
 }
 
 __all__ = ["explain", *_LAZY]

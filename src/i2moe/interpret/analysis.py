@@ -1,4 +1,4 @@
-"""The numbers that explain an I2MoE model on a data split (METHOD.md section 5).
+"""The numbers that explain an I2MoE model on a data split (docs/method.md section 5).
 
 Shape letters: N samples, E experts (n+2), M modalities, C outputs, B batch, T tokens, D width.
 
@@ -39,8 +39,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from i2moe.metrics import metric_inputs, task_metrics
 from i2moe.model import I2MoE
-from i2moe.training.metrics import metric_inputs, task_metrics
 
 MODEL_ROW = "model"  # the weighted model's row in the performance table
 FINAL_ROW = "final"  # the final output's row in the local table

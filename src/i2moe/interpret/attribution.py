@@ -7,7 +7,8 @@ mean score.
 
 * ``weights``: the I2MoE reweighting weights, unchanged (the paper's explanation, section 3.3
   and Figure 4). Faithful only if the model was trained so (``evidence_weight`` > 0,
-  :func:`i2moe.losses.evidence_loss`); with the paper's training it is not (issue #9).
+  :func:`i2moe.losses.evidence_loss`); with the paper's training it is not
+  (``docs/faithfulness.md``).
 * ``rule``: the paper's own per-sample rule (section 3.3), made soft and general. The paper
   compares the prediction from all modalities, y12, with predictions from each modality alone,
   y1, y2: y12 = y1 != y2 is uniqueness of 1, y12 different from all is synergy, all equal is

@@ -1,37 +1,48 @@
-"""Training with PyTorch Lightning: runs into folders, checks before writing, using a finished run.
+"""Training with PyTorch Lightning: the module, the one training path and its callbacks.
 
-- :mod:`~i2moe.training.run`: ``fit`` (every seed) and ``fit_one`` (one seed);
-- :mod:`~i2moe.training.grid`: ``fit_grid``, configurations x seeds, reused and resumed;
-- :mod:`~i2moe.training.checks`: everything checked before a run folder is touched;
-- :mod:`~i2moe.training.files`: the run folder's files, written atomically;
-- :mod:`~i2moe.training.inference`: ``load_run``, ``evaluate_run``, ``predict_run``;
-- :mod:`~i2moe.training.module`: ``FusionTask``, the LightningModule around any model;
-- :mod:`~i2moe.training.metrics`: torchmetrics per task.
+- :mod:`~i2moe.training.module`: ``FusionLightningModule``, any model with a loss object;
+- :mod:`~i2moe.training.loop`: ``train_module``, loaders and the Trainer;
+- :mod:`~i2moe.training.callbacks`: atomic checkpoints, random states, continued CSV logs;
+- :mod:`~i2moe.training.distributed`: which process of a distributed run writes files.
+
+Run folders (``fit``, ``load_run``, ``evaluate_run``, ``predict_run``) are :mod:`i2moe.runs`;
+their old names here still resolve, with a DeprecationWarning.
 """
 
 import importlib
+import warnings
 from typing import Any
 
-# Public names and their modules, imported on first use: ``i2moe.training.metrics`` (used by
-# the interpretation) must not pull in Lightning and the run machinery.
-_EXPORTS = {
-    "FusionTask": "module",
-    "RunError": "files",
-    "evaluate_run": "inference",
-    "fit": "run",
-    "fit_grid": "grid",
-    "fit_one": "run",
-    "load_checkpoint": "inference",
-    "load_run": "inference",
-    "predict_run": "inference",
-    "predict_split": "inference",
-    "run_data": "inference",
+from i2moe.training.distributed import is_primary_process
+from i2moe.training.loop import TrainingResult, train_module
+from i2moe.training.module import FusionLightningModule
+
+# Names that moved to the run-folder layer, resolved on use only (this layer imports nothing
+# above it): old name -> (module, new name).
+_MOVED = {
+    "FusionTask": ("i2moe.training.module", "FusionLightningModule"),
+    "RunError": ("i2moe.runs.files", "RunError"),
+    "evaluate_run": ("i2moe.runs.inference", "evaluate_run"),
+    "fit": ("i2moe.runs.fit", "fit"),
+    "fit_grid": ("i2moe.runs.grid", "fit_grid"),
+    "fit_one": ("i2moe.runs.fit", "fit_one"),
+    "load_checkpoint": ("i2moe.runs.inference", "load_checkpoint"),
+    "load_run": ("i2moe.runs.inference", "load_run"),
+    "predict_run": ("i2moe.runs.inference", "predict_run"),
+    "predict_split": ("i2moe.runs.inference", "predict_split"),
+    "run_data": ("i2moe.runs.inference", "run_data"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["FusionLightningModule", "TrainingResult", "is_primary_process", "train_module"]
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
+    if name not in _MOVED:
         raise AttributeError(f"module 'i2moe.training' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"i2moe.training.{_EXPORTS[name]}"), name)
+    module, new_name = _MOVED[name]
+    warnings.warn(
+        f"i2moe.training.{name} is deprecated; use {module}.{new_name}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(module), new_name)

@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle, DataError, ModalitySpec
-from i2moe.data.paper._checks import (
+from i2moe.data.paper.problems import (
     MinMaxScaler,
     Problems,
     Standardizer,

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle, DataError, ModalitySpec
-from i2moe.data.paper._checks import Problems, import_optional
+from i2moe.data.paper.problems import Problems, import_optional
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from i2moe.data.base import ArrayDataset, DataBundle, DataError, ModalitySpec
-from i2moe.data.paper._checks import Problems, check_choice, stringify_ids
+from i2moe.data.paper.problems import Problems, check_choice, stringify_ids
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,26 @@
+"""``i2moe test``: the metrics of a run's best checkpoint on a split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from i2moe.spec import SPLITS
+
+HELP = "evaluate a run's best checkpoint"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, type=Path)
+    parser.add_argument("--data", help="evaluate on another dataset with the same modalities")
+    parser.add_argument("--split", default="test", choices=SPLITS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from i2moe.runs.inference import evaluate_run
+
+    metrics = evaluate_run(args.run, data=args.data, split=args.split)
+    sys.stdout.write(json.dumps(metrics, indent=2) + "\n")
+    return 0

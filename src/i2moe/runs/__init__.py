@@ -1,0 +1,37 @@
+"""Run folders: ``fit`` (train, evaluate, interpret, write), checks before writing, and using a
+finished run (``load_run``, ``evaluate_run``, ``predict_run``).
+
+- :mod:`~i2moe.runs.fit`: ``fit`` (every seed) and ``fit_one`` (one seed);
+- :mod:`~i2moe.runs.grid`: ``fit_grid``, configurations x seeds, reused and resumed;
+- :mod:`~i2moe.runs.checks`: everything checked before a run folder is touched;
+- :mod:`~i2moe.runs.files`: the run folder's files, written atomically;
+- :mod:`~i2moe.runs.inference`: loading a run, evaluating and predicting with it;
+- :mod:`~i2moe.runs.explain`: a run's interpretation folder.
+"""
+
+import importlib
+from typing import Any
+
+# Public names and their modules, imported on first use: importing one module of this layer
+# (the command line's explain, say) does not load Lightning and every run machinery.
+_EXPORTS = {
+    "RunError": "files",
+    "evaluate_run": "inference",
+    "fit": "fit",
+    "fit_grid": "grid",
+    "fit_one": "fit",
+    "load_checkpoint": "inference",
+    "load_run": "inference",
+    "predict_run": "inference",
+    "predict_split": "inference",
+    "run_data": "inference",
+    "write_interpretation": "explain",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'i2moe.runs' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"i2moe.runs.{_EXPORTS[name]}"), name)
