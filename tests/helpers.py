@@ -1,5 +1,8 @@
-"""Small model factories shared by the tests."""
+"""Small model factories, data and configurations shared by the tests."""
 
+from pathlib import Path
+
+import numpy as np
 import torch
 
 from i2moe.builders import i2moe_model
@@ -72,3 +75,19 @@ def probe_loss(out, seed: int = 1) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     probe = torch.randn(out.latent.shape[-1], generator=generator)
     return (out.latent * probe).sum() + out.aux_loss
+
+
+def write_npz(path: Path, num_samples: int = 60, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    y = np.arange(num_samples) % 2
+    np.savez(
+        path,
+        a=rng.normal(size=(num_samples, 3)) + y[:, None],
+        b=rng.normal(size=(num_samples, 2)),
+        y=y,
+    )
+    return path
+
+
+def listing(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -1,9 +1,7 @@
-"""YAML configs: unknown keys refused, round trip, flags over file over defaults."""
+"""YAML configs: unknown keys refused, round trip, old key layouts read."""
 
 import pytest
 
-from i2moe.cli import build_parser
-from i2moe.cli.options import resolve_config
 from i2moe.config import ConfigError, RunConfig, load_config, save_config
 
 
@@ -32,13 +30,17 @@ def test_bad_files_name_file_and_key(tmp_path, text, match):
     assert str(path) in str(error.value)
 
 
-def test_flags_override_file_which_overrides_defaults(tmp_path):
-    path = tmp_path / "c.yaml"
-    path.write_text("model:\n  dim: 24\n  fusion: lf\ntrain:\n  epochs: 7\n")
-    args = build_parser().parse_args(
-        ["fit", "--output", "x", "--config", str(path), "--epochs", "2", "--seed", "5"]
-    )
-    config = resolve_config(args)
-    assert config.model.dim == 24 and config.model.fusion == "lf"  # file
-    assert config.train.epochs == 2 and config.train.seeds == [5]  # flags
-    assert config.train.batch_size == RunConfig().train.batch_size  # default
+def test_loss_weights_in_the_model_section_are_read_as_the_loss_section(tmp_path, caplog):
+    path = tmp_path / "old.yaml"
+    path.write_text("model:\n  dim: 8\n  interaction_weight: 0.2\n  aux_weight: 0.05\n")
+    config = load_config(path)
+    assert (config.loss.interaction_weight, config.loss.gate_weight) == (0.2, 0.05)
+    assert config.model.dim == 8 and not hasattr(config.model, "interaction_weight")
+    assert "model.interaction_weight is now loss.interaction_weight" in caplog.text
+
+
+def test_an_old_and_a_new_key_that_disagree_are_refused(tmp_path):
+    path = tmp_path / "both.yaml"
+    path.write_text("model:\n  interaction_weight: 0.2\nloss:\n  interaction_weight: 0.3\n")
+    with pytest.raises(ConfigError, match="model.interaction_weight .*loss.interaction_weight"):
+        load_config(path)

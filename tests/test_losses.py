@@ -1,4 +1,4 @@
-"""The interaction losses and the training loss against hand computations (docs/method.md)."""
+"""Interaction losses and the training loss against hand computations (docs/method.md section 3)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The weakly supervised interaction losses and the training loss (docs/method.md, "Losses").
+"""The weakly supervised interaction losses and the training loss (docs/method.md section 3).
 
 Shape letters: E experts, P passes (intact + one per perturbed modality), B batch, C outputs.
 Pass 0 is the intact input; pass q >= 1 has modality ``perturbed[q - 1]`` replaced.
@@ -186,7 +186,7 @@ def total_loss(
     class_weights: Tensor | None = None,
     regression_loss: str = "mse",
 ) -> LossParts:
-    """L = L_task + lambda_int * mean_i L_int^i + lambda_gate * aux (docs/method.md, "Losses").
+    """L = L_task + lambda_int * mean_i L_int^i + lambda_gate * aux (docs/method.md section 3.5).
 
     ``output`` is an :class:`~i2moe.model.I2MoEOutput` or a vanilla model's output (which has
     no interaction losses). Interaction evidence in the output adds its evidence loss, weighted
@@ -224,7 +224,7 @@ class I2MoELoss(nn.Module):
     - L_ev: the evidence loss (:func:`evidence_loss`; not in the paper, ``docs/faithfulness.md``)
       of a model built with ``evidence``, present only in its training outputs.
 
-    docs/method.md ("Losses") gives the forms per task.
+    docs/method.md sections 3.3 (classification, multi-label) and 3.4 (regression) give the forms.
 
     Args:
         task: "classification", "multilabel" or "regression".

@@ -1,4 +1,4 @@
-"""``i2moe.training``: its public names, the moved names' deprecation, and a light metrics import."""
+"""``i2moe.training``: public names, the moved names' deprecation, a light metrics import."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""The user's own data as a NumPy ``.npz`` archive, and the checks shared with the table reader.
+"""The user's own data as a NumPy ``.npz`` archive.
 
 One array per modality (any name not reserved), a label array ``y``, and optional ``split``,
 ``observed`` / ``observed_<name>``, ``ids``, ``class_names`` and the generator's records
@@ -10,27 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from i2moe.data.base import (
-    SPLITS,
-    TASKS,
-    ArrayDataset,
-    DataBundle,
-    DataError,
-    ModalitySpec,
-    Task,
-    infer_task,
-)
-from i2moe.data.splits import (
-    check_split_sizes,
-    random_split,
-    split_codes_from_array,
-    stratified_split,
+from i2moe.data.assemble import assemble_bundle
+from i2moe.data.base import DataBundle, DataError
+from i2moe.data.scaling import Statistics, standardize_modalities
+from i2moe.data.validate import (
+    LABEL_FORMS,
+    check_task_name,
+    describe_dtype,
+    mark_missing,
+    prepare_targets,
+    resolve_split,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,305 +41,6 @@ RESERVED_NAMES: tuple[str, ...] = (
     "interaction_names",
     *PER_SAMPLE_RECORDS,
 )
-LABEL_FORMS = "integer class ids [N], an [N, C] 0/1 multi-hot array, or floats [N] for regression"
-MIN_STD = 1e-8
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Validated labels: int64 [N] class ids, float32 [N, C] multi-hot or float32 [N] values."""
-
-    values: np.ndarray
-    task: Task
-    num_outputs: int
-
-    def stratify_by(self) -> np.ndarray | None:
-        """Labels to stratify a generated split on; ``None`` means unstratified."""
-        if self.task == "classification":
-            return self.values
-        if self.task == "multilabel":
-            return self.values[:, 0]
-        return None
-
-
-def _describe_dtype(dtype: np.dtype) -> str:
-    if dtype.kind in "USO":
-        return f"text or object ({dtype})"
-    return str(dtype)
-
-
-def check_task_name(task: str | None, *, source: str) -> None:
-    """Raise a DataError unless ``task`` is None or a known task name."""
-    if task is not None and task not in TASKS:
-        raise DataError(
-            f"{source}: option 'task': '{task}' is unknown; expected one of {', '.join(TASKS)}"
-        )
-
-
-def prepare_targets(raw: Any, task: str | None, *, source: str, field: str) -> Targets:
-    """Validate labels against the (given or inferred) task.
-
-    Args:
-        raw: The label array as read, [N] or [N, C].
-        task: A forced task, or None to infer it (``base.infer_task``).
-        source: File name for error messages.
-        field: Where the labels come from, e.g. ``"array 'y'"`` or ``"column 'label'"``.
-
-    Returns:
-        The typed labels with their task and number of model outputs.
-
-    Raises:
-        DataError: when the labels do not fit the task (see ``docs/data-format.md``).
-    """
-    check_task_name(task, source=source)
-    raw = np.asarray(raw)
-
-    def fail(problem: str, expected: str = LABEL_FORMS) -> DataError:
-        return DataError(f"{source}: {field}: {problem}; expected {expected}")
-
-    if raw.dtype.kind not in "biuf":
-        raise fail(f"holds {_describe_dtype(raw.dtype)} values")
-    if raw.ndim not in (1, 2) or raw.shape[0] == 0 or (raw.ndim == 2 and raw.shape[1] == 0):
-        raise fail(f"has shape {raw.shape}")
-    if raw.dtype.kind == "f":
-        finite = np.isfinite(raw).reshape(len(raw), -1).all(axis=1)
-        if not finite.all():
-            raise fail(
-                f"is NaN or infinite for {int((~finite).sum())} samples "
-                f"(first at row {int(np.argmin(finite))})",
-                "a finite label for every sample",
-            )
-    one_column = raw[:, 0] if raw.ndim == 2 and raw.shape[1] == 1 else raw
-    resolved: Task = task if task is not None else infer_task(one_column)  # type: ignore[assignment]
-
-    if resolved == "classification":
-        if one_column.ndim != 1:
-            raise fail(
-                f"has shape {raw.shape} but task 'classification' needs one class id per sample",
-                "integer class ids [N] (use task 'multilabel' for an [N, C] multi-hot array)",
-            )
-        if raw.dtype.kind == "f" and not np.all(one_column == np.round(one_column)):
-            raise fail(
-                "holds non-integer values but the task is 'classification'",
-                "integer class ids 0..K-1 (or task 'regression' for continuous targets)",
-            )
-        labels = one_column.astype(np.int64)
-        if labels.min() < 0:
-            raise fail(
-                f"holds the negative class id {int(labels.min())}",
-                "integer class ids 0..K-1",
-            )
-        classes = np.unique(labels)
-        if len(classes) < 2:
-            raise fail(
-                f"holds a single class ({int(classes[0])})",
-                "at least 2 different classes for classification",
-            )
-        num_outputs = int(labels.max()) + 1
-        if num_outputs > 10 * len(classes) + 10:
-            raise fail(
-                f"holds {len(classes)} classes but class ids up to {num_outputs - 1}",
-                "consecutive integer class ids 0..K-1",
-            )
-        if len(classes) < num_outputs:
-            absent = sorted(set(range(num_outputs)) - set(classes.tolist()))
-            logger.warning(
-                "%s: %s: class ids %s never occur; the model still gets %d outputs "
-                "(class ids are expected to be 0..K-1)",
-                source,
-                field,
-                absent[:10],
-                num_outputs,
-            )
-        return Targets(labels, "classification", num_outputs)
-
-    if resolved == "multilabel":
-        if raw.ndim != 2:
-            raise fail(
-                f"has shape {raw.shape} but task 'multilabel' needs one 0/1 column per label",
-                "an [N, C] 0/1 multi-hot array",
-            )
-        if not np.isin(raw, (0, 1)).all():
-            raise fail(
-                "holds values other than 0 and 1 for task 'multilabel'",
-                "an [N, C] 0/1 multi-hot array",
-            )
-        return Targets(raw.astype(np.float32), "multilabel", int(raw.shape[1]))
-
-    if one_column.ndim != 1:
-        raise fail(
-            f"has shape {raw.shape} but task 'regression' predicts one value per sample",
-            "floats [N] or [N, 1]",
-        )
-    values = one_column.astype(np.float32)
-    if not np.isfinite(values).all():
-        raise fail("holds values too large for float32", "finite regression targets")
-    return Targets(values, "regression", 1)
-
-
-def resolve_split(
-    raw_split: np.ndarray | None,
-    targets: Targets,
-    *,
-    seed: int,
-    source: str,
-    field: str,
-    class_names: list[str] | None = None,
-) -> tuple[np.ndarray, bool]:
-    """Validate a user's split or generate a seeded 70/15/15 one, then check it.
-
-    Args:
-        raw_split: The user's split codes, or None to generate them.
-        targets: Validated labels (stratify on the class, or on the first label).
-        seed: Seed of the generated split.
-        source: File name for error messages.
-        field: Where the user's split comes from, e.g. ``"array 'split'"``.
-        class_names: Optional class names, quoted beside the class id in errors.
-
-    Returns:
-        Split codes [N] and whether they were generated.
-
-    Raises:
-        DataError: for bad split values, an empty split, or a class that occurs in val or test
-            but not in train.
-    """
-    num_samples = len(targets.values)
-    if raw_split is None:
-        stratify = targets.stratify_by()
-        codes = (
-            random_split(num_samples, seed=seed)
-            if stratify is None
-            else stratified_split(stratify, seed=seed)
-        )
-        generated, where = True, "generated 70/15/15 split"
-    else:
-        raw_split = np.asarray(raw_split)
-        if raw_split.shape[:1] != (num_samples,):
-            raise DataError(
-                f"{source}: {field}: has {raw_split.shape[0] if raw_split.ndim else 0} entries "
-                f"but there are {num_samples} labels; expected one split code per sample"
-            )
-        codes = split_codes_from_array(raw_split, source=source, field=field)
-        generated, where = False, field
-    check_split_sizes(codes, source=source, field=where)
-    if targets.task == "classification":
-        in_train = set(np.unique(targets.values[codes == 0]).tolist())
-        for code in (1, 2):
-            absent = sorted(set(np.unique(targets.values[codes == code]).tolist()) - in_train)
-            if absent:
-                label = f"{absent[0]}"
-                if class_names is not None and absent[0] < len(class_names):
-                    label += f" '{class_names[absent[0]]}'"
-                raise DataError(
-                    f"{source}: {where}: class {label} occurs in the {SPLITS[code]} split "
-                    "but not in train; expected every class of val and test to occur in train"
-                )
-    return codes, generated
-
-
-def standardize(
-    values: np.ndarray, observed: np.ndarray, train: np.ndarray, columns: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise [N, F] features in place with the statistics of observed training rows.
-
-    Args:
-        values: Features [N, F] (float32), changed in place.
-        observed: [N] bool, rows where the modality is present.
-        train: [N] bool, rows of the training split.
-        columns: Optional [F] bool, the columns to standardise (others are left as they are).
-
-    Returns:
-        The mean and standard deviation used, [F] float32 each (0 and 1 for skipped columns).
-        A standard deviation below 1e-8 is replaced by 1, so a constant column becomes 0.
-    """
-    num_features = values.shape[1]
-    mean = np.zeros(num_features, dtype=np.float64)
-    std = np.ones(num_features, dtype=np.float64)
-    rows = observed & train
-    if rows.any():
-        chosen = np.ones(num_features, dtype=bool) if columns is None else columns
-        subset = values[rows][:, chosen].astype(np.float64)
-        mean[chosen] = subset.mean(axis=0)
-        spread = subset.std(axis=0)
-        std[chosen] = np.where(spread < MIN_STD, 1.0, spread)
-        values[observed] = ((values[observed] - mean) / std).astype(np.float32)
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def class_weights(targets: Targets, train: np.ndarray) -> list[float] | None:
-    """Balanced class weights from the training split (classification only).
-
-    ``w_k = n_train / (K_train * count_k)``, 0 for a class absent from train.
-    """
-    if targets.task != "classification":
-        return None
-    counts = np.bincount(targets.values[train], minlength=targets.num_outputs)
-    present = counts > 0
-    weights = np.zeros(targets.num_outputs, dtype=np.float64)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return weights.tolist()
-
-
-def assemble_bundle(
-    *,
-    name: str,
-    targets: Targets,
-    features: Mapping[str, np.ndarray],
-    observed: np.ndarray,
-    codes: np.ndarray,
-    class_names: list[str] | None,
-    sample_ids: np.ndarray | None,
-    per_sample: Mapping[str, np.ndarray],
-    meta: dict[str, Any],
-) -> DataBundle:
-    """Cut validated arrays into the three splits and wrap them as a DataBundle.
-
-    Args:
-        name: Dataset name.
-        targets: Validated labels.
-        features: Modality name -> array [N, ...] (float32), in modality order.
-        observed: [N, M] bool.
-        codes: Split codes [N].
-        class_names: Optional class (or label) names.
-        sample_ids: Optional ids [N]; defaults to the row number in the file.
-        per_sample: Extra per-sample records, stored per split in ``meta[key][split]``.
-        meta: Further metadata; ``rows`` (row numbers per split) is added.
-
-    Returns:
-        The bundle.
-    """
-    ids = np.arange(len(codes)) if sample_ids is None else np.asarray(sample_ids)
-    splits: dict[str, ArrayDataset] = {}
-    meta = dict(meta)
-    meta["rows"] = {}
-    for key in per_sample:
-        meta[key] = {}
-    for code, split in enumerate(SPLITS):
-        rows = np.flatnonzero(codes == code)
-        meta["rows"][split] = rows
-        for key, record in per_sample.items():
-            meta[key][split] = record[rows]
-        splits[split] = ArrayDataset(
-            {key: value[rows] for key, value in features.items()},
-            targets.values[rows],
-            targets.task,
-            observed[rows],
-            sample_ids=ids[rows].tolist(),
-        )
-    return DataBundle(
-        name=name,
-        task=targets.task,
-        modalities=[
-            ModalitySpec.from_shape(key, value.shape[1:]) for key, value in features.items()
-        ],
-        num_outputs=targets.num_outputs,
-        train=splits["train"],
-        val=splits["val"],
-        test=splits["test"],
-        class_names=class_names,
-        class_weights=class_weights(targets, codes == 0),
-        meta=meta,
-    )
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -385,7 +80,7 @@ def _modality_values(raw: np.ndarray, num_samples: int, *, source: str, key: str
     forms = "[N, F] vectors, [N, L, F] sequences or [N, C, H, W] images of numbers"
     if raw.dtype.kind not in "biuf":
         raise DataError(
-            f"{source}: {field}: holds {_describe_dtype(raw.dtype)} values; expected {forms}"
+            f"{source}: {field}: holds {describe_dtype(raw.dtype)} values; expected {forms}"
         )
     if raw.ndim == 0 or raw.shape[0] != num_samples:
         count = raw.shape[0] if raw.ndim else "no"
@@ -443,56 +138,6 @@ def _observed_from_file(
     return observed
 
 
-def mark_missing(
-    values: np.ndarray,
-    observed: np.ndarray,
-    *,
-    clean_nonfinite: bool,
-    source: str,
-    field: str,
-) -> np.ndarray:
-    """Treat all-NaN rows as missing, check the rest are finite, and zero unobserved rows.
-
-    Args:
-        values: Features [N, ...] (float32), changed in place.
-        observed: [N] bool from the user's mask; rows that are entirely NaN become False.
-        clean_nonfinite: Replace stray NaN/inf by 0 (logged) instead of raising.
-        source: File name for error messages.
-        field: The modality's array or columns.
-
-    Returns:
-        The updated observed mask [N].
-
-    Raises:
-        DataError: for NaN/inf values in observed rows that are not entirely NaN, unless
-            ``clean_nonfinite``.
-    """
-    nonfinite = ~np.isfinite(values)
-    per_row = nonfinite.reshape(len(values), -1)
-    observed = observed & ~np.isnan(values).reshape(len(values), -1).all(axis=1)
-    bad_rows = per_row.any(axis=1) & observed
-    if bad_rows.any():
-        count, first = int(per_row[bad_rows].sum()), int(np.argmax(bad_rows))
-        if not clean_nonfinite:
-            raise DataError(
-                f"{source}: {field}: {count} NaN/inf values (or values too large for float32) in "
-                f"{int(bad_rows.sum())} samples, first at row {first}; expected finite numbers, "
-                "or an entire row of NaN to mark the modality missing for that sample (or "
-                "clean_nonfinite=True to replace them with 0)"
-            )
-        logger.warning(
-            "%s: %s: replaced %d NaN/inf values in %d samples with 0 (first at row %d)",
-            source,
-            field,
-            count,
-            int(bad_rows.sum()),
-            first,
-        )
-    values[nonfinite] = 0.0
-    values[~observed] = 0.0
-    return observed
-
-
 def _text_list(raw: np.ndarray, expected_length: int, *, source: str, field: str) -> list[str]:
     raw = np.asarray(raw)
     if raw.ndim != 1 or len(raw) != expected_length:
@@ -519,6 +164,7 @@ def read_npz(
     task: str | None = None,
     seed: int = 0,
     clean_nonfinite: bool = False,
+    statistics: Statistics | None = None,
 ) -> DataBundle:
     """Read the user's ``.npz`` archive into a DataBundle.
 
@@ -533,6 +179,9 @@ def read_npz(
             when None.
         seed: Seed of the generated split when the file has no ``split`` array.
         clean_nonfinite: Replace stray NaN/inf feature values by 0 (logged) instead of raising.
+        statistics: A trained run's ``{modality: {"mean", "std"}}`` to scale the vector
+            modalities with instead of this file's training statistics (see
+            :func:`i2moe.data.scaling.standardize_modalities`).
 
     Returns:
         The bundle; ``meta`` holds ``source``, ``rows`` (file rows per split),
@@ -595,7 +244,6 @@ def read_npz(
     )
 
     train = codes == 0
-    standardization: dict[str, dict[str, np.ndarray]] = {}
     for column, key in enumerate(names):
         observed[:, column] = mark_missing(
             features[key],
@@ -606,9 +254,8 @@ def read_npz(
         )
         if not (observed[:, column] & train).any():
             logger.warning("%s: modality '%s' is missing for every training sample", source, key)
-        if features[key].ndim == 2:
-            mean, std = standardize(features[key], observed[:, column], train)
-            standardization[key] = {"mean": mean, "std": std}
+    vectors = {key: None for key in names if features[key].ndim == 2}
+    standardization = standardize_modalities(features, observed, train, vectors, statistics)
     none_observed = int((~observed.any(axis=1)).sum())
     if none_observed:
         logger.warning("%s: %d samples have every modality missing", source, none_observed)

@@ -1,4 +1,5 @@
-"""Train/val/test split codes: a seeded stratified split and the checks on a user's own split.
+"""Train/val/test splits: seeded splits stratified by class or by labels, and the checks on a
+user's own split.
 
 Split codes are integers: 0 train, 1 val, 2 test (the positions of ``base.SPLITS``).
 """
@@ -142,6 +143,67 @@ def random_split(
         An int8 array [N] of split codes.
     """
     return stratified_split(np.zeros(num_samples, dtype=np.int8), fractions, seed)
+
+
+def class_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded class-stratified split: sorted row indices of train, validation and test
+    (:func:`stratified_split` with these fractions)."""
+    fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
+    codes = stratified_split(labels, fractions, seed=seed)
+    train, val, test = (np.flatnonzero(codes == code) for code in range(3))
+    return train, val, test
+
+
+
+def multilabel_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Seeded multilabel-stratified holdout by iterative stratification (Sechidis et al. 2011).
+
+    Rows are assigned label by label, rarest label first, each to the side (holdout or rest)
+    that still lacks most of that label, so even rare labels keep about ``fraction`` of their
+    positives in the holdout. Rows without any label fill the sides to their target sizes.
+
+    Args:
+        labels: [N, C] boolean multi-hot matrix.
+        fraction: fraction of rows (and of every label's positives) to hold out.
+        seed: seed for the visiting order and ties.
+
+    Returns:
+        [N] boolean mask, True for held-out rows.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    side_fractions = np.array([fraction, 1.0 - fraction])
+    wanted_rows = side_fractions * n
+    wanted_labels = np.outer(side_fractions, labels.sum(axis=0))
+    side = np.full(n, -1)
+    order = rng.permutation(n)
+
+    def choose(scores: np.ndarray) -> int:
+        best = np.flatnonzero(np.isclose(scores, scores.max()))
+        return int(best[0]) if len(best) == 1 else int(rng.choice(best))
+
+    while True:
+        remaining = side < 0
+        counts = labels[remaining].sum(axis=0)
+        if not counts.any():
+            break
+        present = np.flatnonzero(counts)
+        label = present[np.argmin(counts[present])]
+        for row in order[(remaining & labels[:, label])[order]]:
+            candidates = wanted_labels[:, label]
+            tied = np.isclose(candidates, candidates.max())
+            chosen = choose(np.where(tied, wanted_rows, -np.inf))
+            side[row] = chosen
+            wanted_labels[chosen] -= labels[row]
+            wanted_rows[chosen] -= 1
+    for row in order[(side < 0)[order]]:
+        chosen = choose(wanted_rows)
+        side[row] = chosen
+        wanted_rows[chosen] -= 1
+    return side == 0
 
 
 def split_codes_from_array(values: np.ndarray, *, source: str, field: str) -> np.ndarray:

@@ -21,14 +21,14 @@ experts.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from i2moe.data.base import DataError
+from i2moe.data.files import write_atomically
 from i2moe.data.splits import stratified_split
 
 INTERACTIONS: tuple[str, ...] = ("uniqueness", "redundancy", "synergy", "mixed")
@@ -236,24 +236,19 @@ def generate(
     return arrays
 
 
-def write_synth(
-    path: str | Path,
-    interaction: str,
-    *,
-    num_modalities: int = 2,
-    num_samples: int = 3000,
-    dim: int = 16,
-    num_tokens: int | None = None,
-    noise: float = DEFAULT_NOISE,
-    seed: int = 0,
-    unique_modality: int = 0,
-    num_classes: int = 2,
-    proportions: Mapping[str, float] | None = None,
-) -> Path:
-    """Generate data (see :func:`generate`) and write it to ``path`` as an ``.npz`` atomically.
+def write_synth(path: str | Path, interaction: str, **options: Any) -> Path:
+    """Generate data (``generate(interaction, **options)``) and write it to ``path`` as an
+    ``.npz`` atomically.
 
-    The archive is written to a temporary file in the same folder and moved into place, so a
-    reader never sees a half-written file. Missing parent folders are created.
+    A reader never sees a half-written file (:func:`i2moe.data.files.write_atomically`);
+    missing parent folders are created.
+
+    Args:
+        path: The ``.npz`` file to write.
+        interaction: ``uniqueness``, ``redundancy``, ``synergy`` or ``mixed``.
+        **options: The keyword options of :func:`generate` (``num_modalities``,
+            ``num_samples``, ``dim``, ``num_tokens``, ``noise``, ``seed``,
+            ``unique_modality``, ``num_classes``, ``proportions``).
 
     Returns:
         The path written (exactly ``path``; no suffix is added).
@@ -261,39 +256,13 @@ def write_synth(
     Raises:
         DataError: for an option out of range or a path that cannot be written.
     """
-    arrays = generate(
-        interaction,
-        num_modalities=num_modalities,
-        num_samples=num_samples,
-        dim=dim,
-        num_tokens=num_tokens,
-        noise=noise,
-        seed=seed,
-        unique_modality=unique_modality,
-        num_classes=num_classes,
-        proportions=proportions,
-    )
+    arrays = generate(interaction, **options)
     target = Path(path)
-    temporary: str | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        # mkstemp creates the file private to its owner; give it an ordinary data file's mode.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-        temporary = None
+        write_atomically(target, lambda stream: np.savez(stream, **arrays))
     except OSError as error:
         raise DataError(
             f"{target}: cannot be written ({error.strerror or error}); expected a writable path "
             "for the .npz file"
         ) from error
-    finally:
-        if temporary is not None and os.path.exists(temporary):
-            os.remove(temporary)
     return target

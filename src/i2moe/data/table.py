@@ -18,17 +18,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from i2moe.data.assemble import assemble_bundle
 from i2moe.data.base import DataBundle, DataError
-from i2moe.data.npz import (
+from i2moe.data.scaling import Statistics, standardize_modalities
+from i2moe.data.splits import SPLIT_NAME_CODES
+from i2moe.data.validate import (
     Targets,
-    assemble_bundle,
     check_task_name,
     mark_missing,
     prepare_targets,
     resolve_split,
-    standardize,
 )
-from i2moe.data.splits import SPLIT_NAME_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -363,6 +363,7 @@ def read_table(
     seed: int = 0,
     clean_nonfinite: bool = False,
     id_column: str | None = None,
+    statistics: Statistics | None = None,
 ) -> DataBundle:
     """Read a CSV or Parquet table into a DataBundle, columns grouped into vector modalities.
 
@@ -378,6 +379,9 @@ def read_table(
         seed: Seed of the generated split.
         clean_nonfinite: Replace infinite numbers by 0 (logged) instead of raising.
         id_column: Optional column of sample ids (kept in the datasets' ``sample_ids``).
+        statistics: A trained run's ``{modality: {"mean", "std"}}`` to scale the modalities
+            with instead of this table's training statistics (see
+            :func:`i2moe.data.scaling.standardize_modalities`).
 
     Returns:
         The bundle; ``meta`` holds ``source``, ``rows``, ``split_generated``, ``columns``
@@ -449,9 +453,9 @@ def read_table(
     observed = np.ones((len(frame), len(names)), dtype=bool)
     feature_names: dict[str, list[str]] = {}
     medians: dict[str, np.ndarray] = {}
-    standardization: dict[str, dict[str, np.ndarray]] = {}
+    numeric_columns: dict[str, np.ndarray] = {}
     for index, name in enumerate(names):
-        values, all_empty, numeric, feature_names[name] = _encode_modality(
+        values, all_empty, numeric_columns[name], feature_names[name] = _encode_modality(
             frame,
             groups[name],
             train,
@@ -477,10 +481,11 @@ def read_table(
         observed[:, index] = mark_missing(
             values, present, clean_nonfinite=clean_nonfinite, source=source, field=field
         )
-        mean, std = standardize(values, observed[:, index], train, columns=numeric)
         features[name] = values
         medians[name] = median.astype(np.float32)
-        standardization[name] = {"mean": mean, "std": std}
+    standardization = standardize_modalities(
+        features, observed, train, numeric_columns, statistics
+    )
 
     meta: dict[str, Any] = {
         "source": source,

@@ -30,7 +30,7 @@ from i2moe.config import ConfigError, RunConfig, config_from_dict, config_to_dic
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).parent / "configs" / "paper"
+CONFIG_DIR = Path(__file__).parents[1] / "configs" / "paper"
 DATASETS: tuple[str, ...] = ("adni", "mimic", "imdb", "mosi", "enrico")
 # In the paper's Table 1 order.
 BACKBONES: tuple[str, ...] = (

@@ -5,17 +5,17 @@ weights and contributions (paper Figure 3), the distribution of the weights (Fig
 expert against the weighted model (Figure 5), expert agreement (Table 3) and modality
 sensitivity, as CSV/JSON files, PNG figures and one self-contained ``report.html``.
 
-The parts are importable on their own: :mod:`i2moe.interpret.analysis` (numbers),
-:mod:`i2moe.interpret.figures` (PNG), :mod:`i2moe.interpret.report` (HTML),
-:mod:`i2moe.runs.explain` (``i2moe explain`` and :func:`write_interpretation` for a run
-folder). This module imports them only when used, so the command line starts fast.
+The steps are importable on their own: :mod:`~i2moe.interpret.collect` (running the model),
+:mod:`~i2moe.interpret.analysis` (the numbers), :mod:`~i2moe.interpret.files` (writing them),
+:mod:`~i2moe.interpret.figures` (PNG), :mod:`~i2moe.interpret.report` (HTML), and
+:mod:`~i2moe.interpret.attribution` (which interaction a prediction rests on). This module
+imports them only when used, so the command line starts fast. A run folder's interpretation
+(``i2moe explain``) is :mod:`i2moe.runs.explain`.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +25,17 @@ if TYPE_CHECKING:
     from i2moe.interpret.analysis import Explanation
     from i2moe.model import I2MoE
 
-log = logging.getLogger(__name__)
-
 _LAZY = {
-    "Collected": "i2moe.interpret.analysis",
+    "SplitOutputs": "i2moe.interpret.collect",
+    "collect": "i2moe.interpret.collect",
     "Explanation": "i2moe.interpret.analysis",
     "analyse": "i2moe.interpret.analysis",
-    "collect": "i2moe.interpret.analysis",
-    "write_tables": "i2moe.interpret.analysis",
-    "write_summary": "i2moe.interpret.analysis",
+    "write_tables": "i2moe.interpret.files",
+    "write_summary": "i2moe.interpret.files",
+    "write_explanation": "i2moe.interpret.files",
     "write_figures": "i2moe.interpret.figures",
     "render_report": "i2moe.interpret.report",
     "write_report": "i2moe.interpret.report",
-    "write_interpretation": "i2moe.runs.explain",
 }
 
 __all__ = ["explain", *_LAZY]
@@ -54,18 +52,12 @@ def explain(
     data: DataLoader | Dataset,
     output_dir: str | Path | None = None,
     *,
-    samples: Sequence[int] | None = None,
-    sample_ids: Sequence[Any] | None = None,
-    tolerance: float = 0.5,
-    class_names: Sequence[str] | None = None,
-    groups: Mapping[str, Sequence[Any]] | None = None,
-    num_examples: int = 3,
     draws: int = 3,
     seed: int = 0,
     batch_size: int = 256,
     figures: bool = True,
     report: bool = True,
-    context: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> Explanation:
     """Explain an I2MoE model on a data split, and write the files when ``output_dir`` is given.
 
@@ -75,21 +67,16 @@ def explain(
             DataLoader over one.
         output_dir: where to write CSV/JSON, PNG figures and ``report.html``; None computes the
             numbers only.
-        samples: positions in the split to show in detail.
-        sample_ids: ids (the dataset's ``sample_ids``) to show in detail.
-        tolerance: regression: largest error of a correct prediction and largest spread of
-            agreeing experts.
-        class_names: names of the classes (labels); default their numbers.
-        groups: further breakdowns of the weights, name -> one label per sample (e.g. the true
-            interaction of generated data).
-        num_examples: with no samples asked for, show this many correct and this many wrong.
         draws: random replacements averaged per modality in the sensitivity (``random``
             masking only).
         seed: seed of those replacements.
         batch_size: batch size when ``data`` is a Dataset.
         figures: draw the PNG figures.
         report: write ``report.html`` (embeds the figures; implies ``figures``).
-        context: free fields (run, data, split) shown in the summary and the report header.
+        **options: what :func:`~i2moe.interpret.analysis.analyse` takes: ``class_names``,
+            ``tolerance``, ``samples`` (positions to show in detail), ``sample_ids`` (ids to
+            show in detail), ``num_examples``, ``groups`` (further breakdowns of the weights)
+            and ``context`` (free fields shown in the summary and the report header).
 
     Returns:
         The :class:`~i2moe.interpret.analysis.Explanation`, with ``files`` and ``figures``
@@ -98,36 +85,12 @@ def explain(
     Raises:
         ValueError: for a model without experts, an unknown sample, or a bad tolerance.
     """
-    from i2moe.interpret.analysis import analyse, collect, write_summary, write_tables
+    from i2moe.interpret.analysis import analyse
+    from i2moe.interpret.collect import collect
+    from i2moe.interpret.files import write_explanation
 
-    collected = collect(model, data, draws=draws, seed=seed, batch_size=batch_size)
-    explanation = analyse(
-        collected,
-        task=model.task,
-        expert_names=model.expert_names,
-        modality_names=model.modality_names,
-        class_names=class_names,
-        tolerance=tolerance,
-        samples=samples,
-        sample_ids=sample_ids,
-        num_examples=num_examples,
-        groups=groups,
-        context=context,
-    )
+    outputs = collect(model, data, draws=draws, seed=seed, batch_size=batch_size)
+    explanation = analyse(outputs, **options)
     if output_dir is None:
         return explanation
-    output_dir = Path(output_dir)
-    explanation.files = write_tables(explanation, output_dir)
-    if figures or report:
-        from i2moe.interpret.figures import write_figures
-
-        explanation.figures = write_figures(explanation, output_dir)
-    if report:
-        from i2moe.interpret.report import write_report
-
-        explanation.files["report"] = write_report(
-            explanation, explanation.figures, output_dir / "report.html"
-        )
-    write_summary(explanation, output_dir)
-    log.info("interpretation of %d samples written to %s", explanation.num_samples, output_dir)
-    return explanation
+    return write_explanation(explanation, output_dir, figures=figures, report=report)

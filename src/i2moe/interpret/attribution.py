@@ -12,9 +12,10 @@ mean score.
 * ``rule``: the paper's own per-sample rule (section 3.3), made soft and general. The paper
   compares the prediction from all modalities, y12, with predictions from each modality alone,
   y1, y2: y12 = y1 != y2 is uniqueness of 1, y12 different from all is synergy, all equal is
-  redundancy. The single-modality predictions come from light probes (small MLPs) on the trained
-  model's own pooled embedding of one modality, fitted on a reference split to reproduce the
-  model's predictions. A probe's agreement with the model's class c on a sample is
+  redundancy. The single-modality predictions come from light probes (small MLPs,
+  :mod:`i2moe.interpret.probes`) on the trained model's own pooled embedding of one modality,
+  fitted on a reference split to reproduce the model's predictions. A probe's agreement with
+  the model's class c on a sample is
   a_m = clip((p_m(c) - prior(c)) / (1 - prior(c)), 0, 1) (0 at chance, so a probe that cannot
   tell does not "agree" by luck), and with independent agreements::
 
@@ -23,7 +24,7 @@ mean score.
   i.e. exactly one modality alone suffices -> uniqueness, none -> synergy, several ->
   redundancy (for two modalities: both -> redundancy, the paper's rule).
 * ``rule_hard``: the same rule on hard class predictions, exactly as the paper states it.
-* ``sensitivity``: the modality sensitivity of :mod:`i2moe.interpret.analysis` read as an
+* ``sensitivity``: the modality sensitivity of :mod:`i2moe.interpret.sensitivity` read as an
   interaction: modality m's embedding is replaced by the model's own perturbation and
   n_m = chance-normalised share of draws whose predicted class flips (a flip rate of
   1 - prior(c) is what an uninformative replacement gives). Then::
@@ -48,7 +49,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor, nn
+
+from i2moe.interpret.collect import PooledOutputs, collect, collect_pooled
+from i2moe.interpret.probes import fit_probes
 
 if TYPE_CHECKING:
     from torch.utils.data import Dataset
@@ -158,124 +161,6 @@ def sensitivity_rule(necessity: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Collected:
-    """One pass of a model over a split."""
-
-    pooled: list[Tensor]  # M tensors [N, D], token-mean-pooled clean embeddings
-    probabilities: np.ndarray  # [N, C] class probabilities (other tasks: the raw outputs)
-    weights: np.ndarray  # [N, E] reweighting weights
-
-
-@torch.no_grad()
-def collect(model: I2MoE, dataset: Dataset, batch_size: int = 512) -> Collected:
-    """Run ``model`` (eval mode) over ``dataset``; keep pooled embeddings, outputs, weights."""
-    from torch.utils.data import DataLoader
-
-    was_training = model.training
-    model.eval()
-    pooled: list[list[Tensor]] = [[] for _ in model.modality_names]
-    probabilities, weights = [], []
-    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        observed = batch["observed"]
-        observed = None if bool(observed.all()) else observed
-        for m, emb in enumerate(model.embed(batch["inputs"], observed)):
-            pooled[m].append(emb.mean(dim=1))
-        output = model(batch["inputs"], observed)
-        prediction = output.prediction
-        probabilities.append(
-            prediction.softmax(-1) if model.task == "classification" else prediction
-        )
-        weights.append(output.weights)
-    model.train(was_training)
-    return Collected(
-        pooled=[torch.cat(chunks) for chunks in pooled],
-        probabilities=torch.cat(probabilities).numpy(),
-        weights=torch.cat(weights).numpy(),
-    )
-
-
-def fit_probes(
-    pooled: Sequence[Tensor],
-    classes: np.ndarray,
-    num_classes: int,
-    *,
-    seed: int = 0,
-    steps: int = 300,
-    hidden: int = 32,
-    holdout: float = 0.25,
-    check_every: int = 10,
-) -> list[nn.Module]:
-    """One small MLP per modality mapping its pooled embedding to the model's predicted class.
-
-    Trained full-batch with Adam (lr 1e-2, weight decay 1e-4), seeded, on ``1 - holdout`` of
-    the samples; the step with the lowest cross-entropy on the held-out rest is kept (checked
-    every ``check_every`` steps). A probe starts at the class prior, so a modality that does
-    not tell the model's class stays there instead of fitting noise, which would read as
-    agreement on new samples. The embeddings are standardised inside each probe.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    target = torch.as_tensor(classes, dtype=torch.long)
-    order = torch.randperm(len(target), generator=generator)
-    cut = int(round(len(target) * (1.0 - holdout))) if len(target) >= 8 else len(target)
-    fit_rows, held_rows = order[:cut], order[cut:] if cut < len(target) else order
-    prior = torch.bincount(target[fit_rows], minlength=num_classes).float() + 1.0
-    log_prior = (prior / prior.sum()).log()
-    probes = []
-    for features in pooled:
-        features = features.detach().float()
-        mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
-        probe = _Probe(mean, std, features.shape[1], hidden, num_classes, generator, log_prior)
-        optimizer = torch.optim.Adam(probe.parameters(), lr=1e-2, weight_decay=1e-4)
-        best, best_state = float("inf"), None
-        for step in range(steps + 1):
-            if step % check_every == 0 or step == steps:
-                with torch.no_grad():
-                    held = nn.functional.cross_entropy(
-                        probe(features[held_rows]), target[held_rows]
-                    ).item()
-                if held < best:
-                    best, best_state = held, {k: v.clone() for k, v in probe.state_dict().items()}
-            if step == steps:
-                break
-            loss = nn.functional.cross_entropy(probe(features[fit_rows]), target[fit_rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        probe.load_state_dict(best_state)
-        probe.eval()
-        probes.append(probe)
-    return probes
-
-
-class _Probe(nn.Module):
-    def __init__(
-        self,
-        mean: Tensor,
-        std: Tensor,
-        width: int,
-        hidden: int,
-        num_classes: int,
-        generator: torch.Generator,
-        log_prior: Tensor,
-    ) -> None:
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-        self.net = nn.Sequential(
-            nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
-        )
-        first, last = self.net[0], self.net[2]
-        with torch.no_grad():
-            first.weight.uniform_(-(width**-0.5), width**-0.5, generator=generator)
-            first.bias.zero_()
-            last.weight.zero_()  # starts at the prior: agreement 0 until the data say more
-            last.bias.copy_(log_prior)
-
-    def forward(self, features: Tensor) -> Tensor:
-        return self.net((features - self.mean) / self.std)
-
-
-@dataclass
 class Attribution:
     """Per-sample interaction scores of one method over a split."""
 
@@ -308,7 +193,7 @@ def attribute(
     *,
     reference: Dataset | None = None,
     seed: int = 0,
-    collected: Collected | None = None,
+    pooled: PooledOutputs | None = None,
 ) -> dict[str, Attribution]:
     """Attribute every sample of ``dataset`` to interactions, by each of ``methods``.
 
@@ -319,7 +204,7 @@ def attribute(
         reference: the split the rule's probes are fitted on (the training split); default
             ``dataset`` itself.
         seed: seed of the probes.
-        collected: ``collect(model, dataset)`` when already computed.
+        pooled: ``collect_pooled(model, dataset)`` when already computed.
 
     Returns:
         method -> :class:`Attribution`.
@@ -333,10 +218,10 @@ def attribute(
             f"not {model.task!r}; use method 'weights'"
         )
     names = interaction_names(model.modality_names)
-    collected = collected or collect(model, dataset)
+    pooled = pooled or collect_pooled(model, dataset)
     results = {}
     if "weights" in methods:
-        weights = collected.weights
+        weights = pooled.weights
         if weights.shape[1] != len(names):  # e.g. the syn-red-only ablation
             full = np.zeros((len(weights), len(names)))
             for e, role in enumerate(model.expert_names):
@@ -345,7 +230,7 @@ def attribute(
         results["weights"] = Attribution("weights", names, weights)
     rule_methods = [m for m in methods if m.startswith("rule")]
     if rule_methods:
-        fitted = collected if reference is None else collect(model, reference)
+        fitted = pooled if reference is None else collect_pooled(model, reference)
         num_classes = fitted.probabilities.shape[1]
         reference_classes = fitted.probabilities.argmax(1)
         probes = fit_probes(fitted.pooled, reference_classes, num_classes, seed=seed)
@@ -353,11 +238,11 @@ def attribute(
         with torch.no_grad():
             single = np.stack(
                 [
-                    probe(pooled).softmax(-1).numpy()
-                    for probe, pooled in zip(probes, collected.pooled, strict=True)
+                    probe(embedding).softmax(-1).numpy()
+                    for probe, embedding in zip(probes, pooled.pooled, strict=True)
                 ]
             )  # [M, N, C]
-        predicted = collected.probabilities.argmax(1)
+        predicted = pooled.probabilities.argmax(1)
         if "rule" in methods:
             support = single[:, np.arange(len(predicted)), predicted]  # [M, N]
             chance = prior[predicted][None]
@@ -368,19 +253,17 @@ def attribute(
             results["rule_hard"] = Attribution("rule_hard", names, np.eye(len(names))[codes])
     if "sensitivity" in methods:
         results["sensitivity"] = Attribution(
-            "sensitivity", names, _sensitivity_scores(model, dataset, collected, seed)
+            "sensitivity", names, _sensitivity_scores(model, dataset, pooled, seed)
         )
     return {m: results[m] for m in methods}
 
 
 def _sensitivity_scores(
-    model: I2MoE, dataset: Dataset, collected: Collected, seed: int
+    model: I2MoE, dataset: Dataset, pooled: PooledOutputs, seed: int
 ) -> np.ndarray:
-    from i2moe.interpret.analysis import collect as collect_sensitivity
-
-    measured = collect_sensitivity(model, dataset, draws=SENSITIVITY_DRAWS, seed=seed)
-    predicted = collected.probabilities.argmax(1)
-    prior = np.bincount(predicted, minlength=collected.probabilities.shape[1]) / len(predicted)
+    measured = collect(model, dataset, draws=SENSITIVITY_DRAWS, seed=seed)
+    predicted = pooled.probabilities.argmax(1)
+    prior = np.bincount(predicted, minlength=pooled.probabilities.shape[1]) / len(predicted)
     chance = np.clip(1.0 - prior[predicted], 1e-6, None)  # flip rate of a useless replacement
     flip = np.nan_to_num(measured.flip.numpy().T, nan=0.0)  # [M, N]; missing: not needed
     return sensitivity_rule(flip / chance[None])

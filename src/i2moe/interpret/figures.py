@@ -111,7 +111,7 @@ def plot_weights_by_group(
         title: the figure's title.
         order: groups to show first, in this order (the rest follow, sorted).
     """
-    from i2moe.interpret.analysis import ordered_unique
+    from i2moe.interpret.tables import ordered_unique
 
     weights = np.asarray(weights, dtype=float)
     labels_array = np.asarray([str(label) for label in labels], dtype=object)

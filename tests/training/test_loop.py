@@ -1,0 +1,29 @@
+"""Tests of ``i2moe.training.loop``: the epoch shuffle and the Trainer it builds."""
+
+from __future__ import annotations
+
+import torch
+
+from i2moe.config import RunConfig
+from i2moe.training.loop import EpochShuffleSampler, build_trainer
+
+
+def test_epoch_shuffle_depends_only_on_seed_and_epoch():
+    first, second = EpochShuffleSampler(20, seed=3), EpochShuffleSampler(20, seed=3)
+    torch.manual_seed(0)
+    first.set_epoch(4)
+    order = list(first)
+    torch.manual_seed(1)  # the global generator plays no part
+    second.set_epoch(4)
+    assert list(second) == order and sorted(order) == list(range(20))
+    second.set_epoch(5)
+    assert list(second) != order
+
+
+def test_gradient_clip_reaches_the_trainer(tmp_path):
+    config = RunConfig()
+    trainer, _ = build_trainer(config.train, tmp_path, "val/loss", "min", progress=False)
+    assert trainer.gradient_clip_val is None
+    config.train.gradient_clip = 0.5
+    trainer, _ = build_trainer(config.train, tmp_path, "val/loss", "min", progress=False)
+    assert (trainer.gradient_clip_val, trainer.gradient_clip_algorithm) == (0.5, "norm")
