@@ -36,7 +36,7 @@ from i2moe.config import RunConfig
 from i2moe.data.load import load_data
 from i2moe.data.synth import generate
 from i2moe.runs.files import prepare_output
-from i2moe.runs.fit import fit_one
+from i2moe.runs.fitting import fit_one
 from i2moe.runs.inference import load_run, predict_run, predict_split
 
 log = logging.getLogger("missing_modalities")

@@ -5,7 +5,7 @@ import torch
 
 from helpers import SHAPES_3, batch_for, expert_output_shapes, tiny_model
 from i2moe.builders import ABLATIONS, i2moe_model, vanilla_model
-from i2moe.model import FusionModel, I2MoE
+from i2moe.model import VanillaFusion, I2MoE
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
 
 
@@ -67,7 +67,7 @@ def test_every_ablation_builds_and_trains_one_step():
 
 def test_vanilla_model_and_unknown_names():
     model = vanilla_model(SHAPES_3, 3, dim=8, fusion_options={"num_heads": 2})
-    assert isinstance(model, FusionModel)
+    assert isinstance(model, VanillaFusion)
     assert model(batch_for(SHAPES_3)).prediction.shape == (4, 3)
     with pytest.raises(KeyError, match="valid names"):
         i2moe_model(SHAPES_3, 3, fusion="perceiver")

@@ -273,7 +273,7 @@ def test_loss_object_on_a_vanilla_model():
     expected = total_loss(output, target, "classification", interaction_weight=0.5, aux_weight=0.1)
     assert torch.equal(parts.total, expected.total)
     assert I2MoELoss.for_model(model).task == "classification"  # the builder's task
-    model.task = None  # a FusionModel built without a task
+    model.task = None  # a VanillaFusion built without a task
     with pytest.raises(ValueError, match="task"):
         I2MoELoss.for_model(model)
 

@@ -385,3 +385,13 @@ def test_evidence_flag_computes_evidence_that_the_loss_weights():
     with pytest.raises(ValueError, match="evidence_weight"):
         I2MoELoss.for_model(model)
     assert model.eval()(batch_for(SHAPES_3)).evidence is None
+
+
+def test_the_vanilla_model_s_old_name_resolves_with_a_deprecation_warning():
+    import i2moe
+    import i2moe.model
+
+    with pytest.warns(DeprecationWarning, match="use i2moe.model.VanillaFusion"):
+        assert i2moe.model.FusionModel is i2moe.model.VanillaFusion
+    with pytest.warns(DeprecationWarning):
+        assert i2moe.FusionModel is i2moe.VanillaFusion

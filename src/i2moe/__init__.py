@@ -5,18 +5,27 @@ from i2moe.config import ABLATIONS, LossConfig, ModelConfig
 from i2moe.execution import ExpertStack, InteractionExpert
 from i2moe.fusion import FUSIONS, Fused, build_fusion, register_fusion
 from i2moe.losses import I2MoELoss, LossParts, interaction_losses, task_loss, total_loss
-from i2moe.model import FusionModel, FusionOutput, I2MoE, I2MoEOutput, PredictionHead
+from i2moe.model import FusionOutput, I2MoE, I2MoEOutput, PredictionHead, VanillaFusion
 from i2moe.perturbation import Perturbation
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> type:
+    if name == "FusionModel":  # the vanilla model's old name
+        import i2moe.model
+
+        return i2moe.model.FusionModel
+    raise AttributeError(f"module 'i2moe' has no attribute {name!r}")
+
 
 __all__ = [
     "ABLATIONS",
     "FUSIONS",
     "ExpertStack",
     "Fused",
-    "FusionModel",
+    "VanillaFusion",
     "FusionOutput",
     "GlobalWeights",
     "I2MoE",

@@ -18,7 +18,7 @@ from i2moe.config import ABLATIONS, ModelConfig
 from i2moe.encoders import PatchTokenizer, build_encoder
 from i2moe.execution import InteractionExpert
 from i2moe.fusion import build_fusion
-from i2moe.model import FusionModel, I2MoE, PredictionHead
+from i2moe.model import VanillaFusion, I2MoE, PredictionHead
 from i2moe.perturbation import Perturbation
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
 from i2moe.spec import ModalitySpec
@@ -78,12 +78,12 @@ def _expert(specs, tokens, num_outputs: int, config: ModelConfig) -> Interaction
 def build_model(
     specs: Sequence[ModalitySpec], task: str, num_outputs: int, config: ModelConfig
 ) -> nn.Module:
-    """An :class:`I2MoE`, or a :class:`FusionModel` with ``config.vanilla``."""
+    """An :class:`I2MoE`, or a :class:`VanillaFusion` with ``config.vanilla``."""
     if config.ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation '{config.ablation}'; valid: {', '.join(ABLATIONS)}")
     encoders, tokens = build_encoders(specs, config)
     if config.vanilla:
-        return FusionModel(
+        return VanillaFusion(
             encoders=encoders, expert=_expert(specs, tokens, num_outputs, config), task=task
         )
 
@@ -148,7 +148,7 @@ def vanilla_model(
     *,
     task: str = "classification",
     **config: Any,
-) -> FusionModel:
+) -> VanillaFusion:
     """The backbone alone (vanilla fusion) for ``{name: per-sample shape}``."""
     config = {**config, "vanilla": True}
     return build_model(_specs(modalities), task, num_outputs, replace(ModelConfig(), **config))

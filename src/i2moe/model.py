@@ -11,6 +11,7 @@ models then replace its embedding (I2MoE: like a perturbed one; vanilla fusion: 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -35,7 +36,7 @@ class I2MoEOutput(NamedTuple):
 
 
 class FusionOutput(NamedTuple):
-    """What :class:`FusionModel` (vanilla fusion) returns."""
+    """What :class:`VanillaFusion` (vanilla fusion) returns."""
 
     prediction: Tensor  # [B, C]
     aux_loss: Tensor  # scalar
@@ -102,7 +103,7 @@ class ModalityEncoders(nn.Module):
         return embeddings
 
 
-class FusionModel(nn.Module):
+class VanillaFusion(nn.Module):
     """Vanilla fusion: one backbone and head on the encoders' embeddings.
 
     Args:
@@ -407,3 +408,14 @@ class I2MoE(nn.Module):
             aux_loss=result.aux_loss.mean(),
             evidence=evidence,
         )
+
+
+def __getattr__(name: str) -> type:
+    if name == "FusionModel":
+        warnings.warn(
+            "i2moe.model.FusionModel is deprecated; use i2moe.model.VanillaFusion",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return VanillaFusion
+    raise AttributeError(f"module 'i2moe.model' has no attribute {name!r}")

@@ -18,7 +18,7 @@ import yaml
 
 from i2moe.cli import fusions, main
 from i2moe.config import RunConfig
-from i2moe.runs.fit import fit_one
+from i2moe.runs.fitting import fit_one
 
 FIT = ("--quiet", "fit", "--epochs", "1", "--dim", "8", "--batch-size", "16")
 

@@ -29,7 +29,7 @@ from i2moe.experiments.reproduce import (
     parse_overrides,
     shipped_configs,
 )
-from i2moe.model import FusionModel, I2MoE
+from i2moe.model import VanillaFusion, I2MoE
 
 # The fake-data writers live beside the reader tests, in a folder without __init__.py.
 sys.path.insert(0, str(Path(__file__).parents[1] / "data" / "paper"))
@@ -228,7 +228,7 @@ def test_config_builds_a_model_for_its_dataset(dataset, fusion):
 def test_vanilla_override_builds_the_backbone_alone():
     config = build_run_config("mosi", PaperRun("LRTF", "lrtf", vanilla=True), "somewhere")
     specs = _small_specs("mosi", None)
-    assert isinstance(build_model(specs, "classification", 2, config.model), FusionModel)
+    assert isinstance(build_model(specs, "classification", 2, config.model), VanillaFusion)
 
 
 # ------------------------------------------------------------------------------ grid, tables

@@ -1,4 +1,5 @@
-"""Tiny data, tiny trained I2MoE models and their explanations for the interpretation tests."""
+"""Tiny data, tiny trained I2MoE models, hand-made model outputs and explanations for the
+interpretation tests."""
 
 from __future__ import annotations
 
@@ -9,7 +10,65 @@ import torch
 from i2moe.builders import i2moe_model
 from i2moe.data.base import ArrayDataset
 from i2moe.data.synth import generate, modality_name
+from i2moe.interpret.analysis import analyse
+from i2moe.interpret.collect import SplitOutputs
 from i2moe.losses import total_loss
+
+EXPERTS = ["uni_a", "uni_b", "syn", "red"]
+MODALITIES = ["a", "b"]
+
+# Five samples, four experts, two classes (see the expected counts in the tests).
+OUTPUTS = torch.tensor(
+    [
+        [[2.0, 0.0], [1.0, 0.0], [3.0, 0.0], [1.0, -1.0]],  # all say 0; target 0
+        [[0.0, 1.0], [0.0, 2.0], [-1.0, 1.0], [0.0, 3.0]],  # all say 1; target 0
+        [[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 1.0]],  # mixed; target 0
+        [[0.0, 2.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]],  # mixed; target 1
+        [[0.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]],  # mixed; target 1
+    ]
+)
+WEIGHTS = torch.tensor(
+    [
+        [0.25, 0.25, 0.25, 0.25],
+        [0.1, 0.2, 0.3, 0.4],
+        [0.5, 0.1, 0.3, 0.1],
+        [0.1, 0.6, 0.2, 0.1],
+        [0.25, 0.25, 0.25, 0.25],
+    ]
+)
+TARGETS = torch.tensor([0, 0, 0, 1, 1])
+
+
+def hand_outputs(
+    outputs=OUTPUTS,
+    weights=WEIGHTS,
+    targets=TARGETS,
+    observed=None,
+    *,
+    task="classification",
+    expert_names=EXPERTS,
+) -> SplitOutputs:
+    """Model outputs made by hand: expert outputs [N, E, C] and weights [N, E] given, the
+    prediction their weighted sum, random sensitivity changes and no flips."""
+    n, _, _ = outputs.shape
+    return SplitOutputs(
+        task=task,
+        expert_names=list(expert_names),
+        modality_names=MODALITIES,
+        sample_ids=[f"id{i}" for i in range(n)],
+        prediction=torch.einsum("ne,nec->nc", weights, outputs),
+        expert_outputs=outputs,
+        weights=weights,
+        target=targets,
+        observed=torch.ones(n, 2, dtype=torch.bool) if observed is None else observed,
+        change=torch.rand(n, 2, generator=torch.Generator().manual_seed(0)),
+        flip=torch.zeros(n, 2),
+    )
+
+
+def hand_explanation(**options):
+    """The explanation of :func:`hand_outputs` (classes ``neg`` and ``pos``)."""
+    return analyse(hand_outputs(**options), class_names=["neg", "pos"])
 
 
 def tiny_data(

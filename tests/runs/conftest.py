@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import tiny_run_config, write_npz
-from i2moe.runs.fit import fit_one
+from i2moe.runs.fitting import fit_one
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def test_moved_names_still_resolve_with_a_deprecation_warning(name):
 
 
 def test_metrics_import_does_not_load_the_run_machinery():
-    code = "import sys, i2moe.metrics; print('i2moe.runs.fit' in sys.modules)"
+    code = "import sys, i2moe.metrics; print('i2moe.runs.fitting' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

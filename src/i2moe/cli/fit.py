@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2moe.runs.fit import fit
+    from i2moe.runs.fitting import fit
     from i2moe.training.distributed import is_primary_process
 
     config = resolve_config(args)

@@ -21,7 +21,9 @@ def write_atomically(path: Path, write: Callable[[BinaryIO], None]) -> None:
         write: writes the content to the binary stream it is given.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(descriptor, "wb") as stream:
             write(stream)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle, DataError, ModalitySpec
+from i2moe.data.scaling import Statistics
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 PAPER_PREFIX = "paper:"
@@ -19,7 +20,14 @@ PAPER_PREFIX = "paper:"
 _MOSI_TASKS = {"classification": "binary", "regression": "regression"}
 
 
-def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: Any) -> DataBundle:
+def load_data(
+    name: str,
+    *,
+    task: str | None = None,
+    seed: int = 0,
+    statistics: Statistics | None = None,
+    **options: Any,
+) -> DataBundle:
     """A bundled dataset by name, a ``.npz`` file, a CSV/Parquet table, or a paper dataset.
 
     Args:
@@ -29,6 +37,9 @@ def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: A
         task: force the task for user files.
         seed: seeds the split where the data has none (the paper datasets keep their
             published splits and ignore it).
+        statistics: a trained run's ``{modality: {"mean", "std"}}``: a ``.npz`` file or a
+            table scales its modalities with them instead of its own training statistics.
+            The bundled and paper datasets record no statistics in a run, and ignore it.
         options: reader options (tables: ``modalities``, ``target``, ``split_column``, or
             ``mapping``: a YAML file with those keys; paper datasets: ``root`` and the
             reader's options).
@@ -39,7 +50,7 @@ def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: A
     if path.suffix == ".npz":
         from i2moe.data.npz import read_npz
 
-        return read_npz(path, task=task, seed=seed, **options)
+        return read_npz(path, task=task, seed=seed, statistics=statistics, **options)
     if path.suffix in TABLE_SUFFIXES:
         from i2moe.data.table import read_table, read_table_config
 
@@ -47,7 +58,7 @@ def load_data(name: str, *, task: str | None = None, seed: int = 0, **options: A
             options = {**read_table_config(options.pop("mapping")), **options}
         mapped_task = options.pop("task", None)  # the mapping file may name the task
         task = task or mapped_task
-        return read_table(path, task=task, seed=seed, **options)
+        return read_table(path, task=task, seed=seed, statistics=statistics, **options)
     from i2moe.data.registry import list_datasets, load_dataset
 
     # A registered name wins over a same-named folder (e.g. a run folder called "birds").

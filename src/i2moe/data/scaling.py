@@ -92,9 +92,7 @@ def standardize_modalities(
         if name not in columns:
             continue
         given = (statistics or {}).get(name)
-        if given is not None and not (
-            len(given["mean"]) == len(given["std"]) == values.shape[1]
-        ):
+        if given is not None and not (len(given["mean"]) == len(given["std"]) == values.shape[1]):
             given = None
         mean, std = standardize(values, observed[:, index], train, columns[name], given)
         used[name] = {"mean": mean, "std": std}

@@ -156,7 +156,6 @@ def class_split(
     return train, val, test
 
 
-
 def multilabel_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Seeded multilabel-stratified holdout by iterative stratification (Sechidis et al. 2011).
 

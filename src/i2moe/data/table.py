@@ -483,9 +483,7 @@ def read_table(
         )
         features[name] = values
         medians[name] = median.astype(np.float32)
-    standardization = standardize_modalities(
-        features, observed, train, numeric_columns, statistics
-    )
+    standardization = standardize_modalities(features, observed, train, numeric_columns, statistics)
 
     meta: dict[str, Any] = {
         "source": source,

@@ -17,16 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from i2moe.config import ABLATIONS
+from i2moe.experiments.paper import backbone_order
+from i2moe.experiments.tables import markdown_table, mean_std_cell
+from i2moe.fusion import FUSIONS
+
 log = logging.getLogger(__name__)
 
-BACKBONES = ("ef", "lf", "lrtf", "interpretcc", "switchgate", "moepp", "transformer")
-ABLATION_ROWS = (
-    "no-interaction",
-    "latent-contrastive",
-    "simple-weight",
-    "less-forward",
-    "syn-red-only",
-)
+# Every registered backbone, in the paper's row order; every ablation of I2MoE.
+BACKBONES: tuple[str, ...] = tuple(backbone_order(tuple(FUSIONS)))
+ABLATION_ROWS: tuple[str, ...] = tuple(a for a in ABLATIONS if a != "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,16 +110,12 @@ def _write_table(table, output: Path, base) -> None:
         flat[f"{metric}_mean"] = [v[0] for v in table[metric]]
         flat[f"{metric}_std"] = [v[1] for v in table[metric]]
     flat.to_csv(output / "table.csv", index=False)
-    seeds = base.train.seeds
-    lines = [
-        f"Test metrics, mean ± std over seeds {seeds}, data `{base.data.name}`, "
-        f"{base.train.epochs} epochs, dim {base.model.dim}.",
-        "",
-        "| model | " + " | ".join(metrics) + " |",
-        "|---|" + "---|" * len(metrics),
-    ]
+    rows = []
     for record in table.itertuples(index=False):
         values = record._asdict()
-        cells = [f"{values[m][0]:.4f} ± {values[m][1]:.4f}" for m in metrics]
-        lines.append(f"| {values['row']} | " + " | ".join(cells) + " |")
-    (output / "table.md").write_text("\n".join(lines) + "\n")
+        rows.append([values["row"], *(mean_std_cell(*values[m], digits=4) for m in metrics)])
+    caption = (
+        f"Test metrics, mean ± std over seeds {base.train.seeds}, data `{base.data.name}`, "
+        f"{base.train.epochs} epochs, dim {base.model.dim}.\n\n"
+    )
+    (output / "table.md").write_text(caption + markdown_table(["model", *metrics], rows))

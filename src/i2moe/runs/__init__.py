@@ -1,7 +1,7 @@
 """Run folders: ``fit`` (train, evaluate, interpret, write), checks before writing, and using a
 finished run (``load_run``, ``evaluate_run``, ``predict_run``).
 
-- :mod:`~i2moe.runs.fit`: ``fit`` (every seed) and ``fit_one`` (one seed);
+- :mod:`~i2moe.runs.fitting`: ``fit`` (every seed) and ``fit_one`` (one seed);
 - :mod:`~i2moe.runs.grid`: ``fit_grid``, configurations x seeds, reused and resumed;
 - :mod:`~i2moe.runs.checks`: everything checked before a run folder is touched;
 - :mod:`~i2moe.runs.files`: the run folder's files, written atomically;
@@ -17,9 +17,9 @@ from typing import Any
 _EXPORTS = {
     "RunError": "files",
     "evaluate_run": "inference",
-    "fit": "fit",
+    "fit": "fitting",
     "fit_grid": "grid",
-    "fit_one": "fit",
+    "fit_one": "fitting",
     "load_checkpoint": "inference",
     "load_run": "inference",
     "predict_run": "inference",

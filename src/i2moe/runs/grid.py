@@ -24,7 +24,7 @@ import yaml
 from i2moe.config import RunConfig, config_to_dict, load_config
 from i2moe.data.base import DataBundle
 from i2moe.runs.files import RunError
-from i2moe.runs.fit import fit_one, summarise
+from i2moe.runs.fitting import fit_one, summarise
 from i2moe.training.distributed import is_primary_process
 
 log = logging.getLogger(__name__)

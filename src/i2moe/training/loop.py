@@ -154,7 +154,7 @@ def train_module(
     module: L.LightningModule,
     bundle: DataBundle,
     train: TrainConfig,
-    output: Path,
+    output: str | Path,
     *,
     seed: int,
     progress: bool = False,
@@ -173,6 +173,7 @@ def train_module(
         progress: show Lightning's progress bar.
         resume_from: a ``last.ckpt`` to continue from; ``resume_epoch`` is its epoch.
     """
+    output = Path(output)
     metric, mode = selection_metric(bundle.task)
     trainer, checkpoint = build_trainer(
         train, output, f"val/{metric}", mode, progress, resume_epoch

@@ -30,7 +30,7 @@ class FusionLightningModule(L.LightningModule):
     rebuilds the model on its own (:meth:`from_checkpoint_state`).
 
     Args:
-        model: an :class:`~i2moe.model.I2MoE` or :class:`~i2moe.model.FusionModel`.
+        model: an :class:`~i2moe.model.I2MoE` or :class:`~i2moe.model.VanillaFusion`.
         loss: the training loss; the default is :class:`~i2moe.losses.I2MoELoss` for the
             model's task with the paper's weights.
         lr / weight_decay: Adam.

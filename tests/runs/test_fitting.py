@@ -1,4 +1,4 @@
-"""Tests of ``i2moe.runs.fit``: one seed trained into a run folder."""
+"""Tests of ``i2moe.runs.fitting``: one seed trained into a run folder."""
 
 from __future__ import annotations
 
