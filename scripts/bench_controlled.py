@@ -2,7 +2,8 @@
 
 On a shared machine wall-clock times drift between and during runs, so this script builds every
 variant in one process and times their training steps in turn, reading ``time.process_time()``
-(the CPU time of this one thread). Variants, at one of ``i2moe.experiments.bench``'s sizes:
+(the CPU time of this one thread). Variants, at one of ``i2moe.experiments.bench``'s sizes,
+each timed on the benchmark's training step (``MeasuredSteps``: the training module's loss):
 
 - ``vanilla``: the backbone alone;
 - ``loop``: I2MoE, ``execution="loop"``: a Python loop over the E experts, each called once on
@@ -25,26 +26,32 @@ Usage::
     OMP_NUM_THREADS=1 python scripts/bench_controlled.py adni --repeats 3 --perturb-k 1 2 3 4
     OMP_NUM_THREADS=1 python scripts/bench_controlled.py mosi --repeats 7 --fusion lf
 
-Prints the median CPU ms per training step, the ratios, and each variant's operator count.
+Logs the median CPU ms per training step, the ratios, and each variant's operator count.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import statistics
+import sys
 import time
 import types
 
 import torch
 
-from i2moe import bench
 from i2moe.execution import ExpertResult
+from i2moe.experiments.bench.measure import MeasuredSteps, build_variant, count_ops
+from i2moe.experiments.bench.sizes import SIZES
+from i2moe.training.module import FusionLightningModule
+
+log = logging.getLogger("bench_controlled")
 
 
-def as_double_loop(model: torch.nn.Module) -> torch.nn.Module:
+def as_double_loop(module: FusionLightningModule) -> FusionLightningModule:
     """Make the expert stack of a ``loop`` I2MoE run each pass separately (E * P calls)."""
-    stack = model.experts
+    stack = module.model.experts
 
     def run_passes(self, embeddings, perturbed, replacements):
         e = self.num_experts
@@ -62,25 +69,26 @@ def as_double_loop(model: torch.nn.Module) -> torch.nn.Module:
         )
 
     stack.run_passes = types.MethodType(run_passes, stack)
-    return model
+    return module
 
 
-def without_reuse(model: torch.nn.Module) -> torch.nn.Module:
+def without_reuse(module: FusionLightningModule) -> FusionLightningModule:
     """The fast path with every pass computed in full (``reuse_parts=False``)."""
-    model.experts.reuse_parts = False
-    return model
+    module.model.experts.reuse_parts = False
+    return module
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("size", choices=list(bench.SIZES))
+    parser.add_argument("size", choices=list(SIZES))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--perturb-k", type=int, nargs="+", help="time the fast path per k")
     parser.add_argument("--fusion", help="another backbone than the size's transformer")
     parser.add_argument("--chunk-size", type=int, help="expert_chunk_size of the fast paths")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     torch.set_num_threads(1)
-    size = bench.SIZES[args.size]
+    size = SIZES[args.size]
     if args.fusion and args.fusion != "transformer":
         options = {} if args.fusion in ("switchgate", "moepp") else {"hidden": size.model["dim"]}
         model = {**size.model, "fusion": args.fusion, "fusion_options": options}
@@ -89,18 +97,16 @@ def main() -> None:
         size = dataclasses.replace(size, model={**size.model, "expert_chunk_size": args.chunk_size})
     cpu = torch.device("cpu")
     if args.perturb_k:
-        models = {
-            f"fast_k{k}": bench.build_variant(size, "fast", perturb_k=k) for k in args.perturb_k
-        }
+        modules = {f"fast_k{k}": build_variant(size, "fast", perturb_k=k) for k in args.perturb_k}
     else:
-        models = {
-            "vanilla": bench.build_variant(size, "vanilla"),
-            "loop": bench.build_variant(size, "loop"),
-            "double_loop": as_double_loop(bench.build_variant(size, "loop")),
-            "fast_folded": without_reuse(bench.build_variant(size, "fast")),
-            "fast": bench.build_variant(size, "fast"),
+        modules = {
+            "vanilla": build_variant(size, "vanilla"),
+            "loop": build_variant(size, "loop"),
+            "double_loop": as_double_loop(build_variant(size, "loop")),
+            "fast_folded": without_reuse(build_variant(size, "fast")),
+            "fast": build_variant(size, "fast"),
         }
-    steps = {name: bench._Steps(m, size, size.batch, cpu, False) for name, m in models.items()}
+    steps = {name: MeasuredSteps(m, size, size.batch, cpu, False) for name, m in modules.items()}
     for step in steps.values():
         step.train()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in steps}
@@ -110,20 +116,24 @@ def main() -> None:
             step.train()
             times[name].append(time.process_time() - start)
     ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
-    print(
-        f"{size.name} ({size.model['fusion']}): median CPU ms per training step over "
-        f"{args.repeats} interleaved repeats"
+    log.info(
+        "%s (%s): median CPU ms per training step over %d interleaved repeats",
+        size.name,
+        size.model["fusion"],
+        args.repeats,
     )
     for name, value in ms.items():
-        ops = bench.count_ops(steps[name].train).count
-        print(f"  {name:12s} {value:9.1f} ms  {ops:6d} ops")
+        ops = count_ops(steps[name].train).count
+        log.info("  %-12s %9.1f ms  %6d ops", name, value, ops)
     if args.perturb_k:
         return
     fast = ms["fast"]
-    print(
-        f"  fast/vanilla {fast / ms['vanilla']:.2f}x, loop/fast {ms['loop'] / fast:.2f}x, "
-        f"double_loop/fast {ms['double_loop'] / fast:.2f}x, "
-        f"fast_folded/fast {ms['fast_folded'] / fast:.2f}x"
+    log.info(
+        "  fast/vanilla %.2fx, loop/fast %.2fx, double_loop/fast %.2fx, fast_folded/fast %.2fx",
+        fast / ms["vanilla"],
+        ms["loop"] / fast,
+        ms["double_loop"] / fast,
+        ms["fast_folded"] / fast,
     )
 
 

@@ -35,6 +35,7 @@ import i2moe.model
 from i2moe.config import RunConfig
 from i2moe.data.load import load_data
 from i2moe.data.synth import generate
+from i2moe.experiments.tables import markdown_table, mean_std_cell
 from i2moe.runs.files import prepare_output
 from i2moe.runs.fitting import fit_one
 from i2moe.runs.inference import load_run, predict_run, predict_split
@@ -126,34 +127,29 @@ def markdown(results: pd.DataFrame) -> str:
     the mean accuracy on the test samples lacking ``MISSING``."""
     groups = results.groupby(["rate", "training"])
     mean, std = groups.mean(numeric_only=True), groups.std(ddof=0, numeric_only=True)
-    lines = [
-        f"| {MISSING} missing | trained on complete data | trained with the same gaps |",
-        "|---|---|---|",
-    ]
+    rows = []
     for rate in sorted(results["rate"].unique()):
-        cells = []
+        cells = [f"{rate:.0%}"]
         for training in ("complete", "gaps"):
             row = mean.loc[(rate, training)]
-            cell = f"{row['accuracy']:.3f} ± {std.loc[(rate, training), 'accuracy']:.3f}"
+            cell = mean_std_cell(row["accuracy"], std.loc[(rate, training), "accuracy"], 3)
             if not np.isnan(row["accuracy_lacking"]):
                 cell += f" ({row['accuracy_lacking']:.3f})"
             cells.append(cell)
-        lines.append(f"| {rate:.0%} | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines) + "\n"
+        rows.append(cells)
+    header = [f"{MISSING} missing", "trained on complete data", "trained with the same gaps"]
+    return markdown_table(header, rows)
 
 
 def replacement_markdown(replacements: pd.DataFrame, rate: float) -> str:
     """Accuracy on the samples lacking ``MISSING`` per evaluation replacement, mean over seeds."""
     columns = ["keyed noise", "fresh noise", "one fixed draw", "zeros"]
     mean = replacements.groupby("training")[columns].mean()
-    lines = [
-        f"| {rate:.0%} {MISSING} missing, trained on | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
+    rows = [
+        [training, *(float(mean.loc[training, c]) for c in columns)]
+        for training in ("complete", "gaps")
     ]
-    for training in ("complete", "gaps"):
-        cells = " | ".join(f"{mean.loc[training, c]:.3f}" for c in columns)
-        lines.append(f"| {training} | {cells} |")
-    return "\n".join(lines) + "\n"
+    return markdown_table([f"{rate:.0%} {MISSING} missing, trained on", *columns], rows)
 
 
 def main() -> None:

@@ -4,10 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-import i2moe.fusion.builtin  # noqa: F401  (registers the built-in backbones)
 from i2moe.execution import ExpertStack, InteractionExpert, fold_passes
-from i2moe.fusion import build_fusion
-from i2moe.fusion.base import FUSIONS, SeparableFusion, as_fused
+from i2moe.fusion import FUSIONS, build_fusion
+from i2moe.fusion.base import SeparableFusion, as_fused
 from i2moe.model import PredictionHead
 
 

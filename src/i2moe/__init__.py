@@ -13,6 +13,11 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> type:
+    # The estimators load Lightning and pandas: imported on first use, not with the package.
+    if name in ("I2MoEClassifier", "I2MoERegressor"):
+        import i2moe.estimator
+
+        return getattr(i2moe.estimator, name)
     if name == "FusionModel":  # the vanilla model's old name
         import i2moe.model
 
@@ -29,7 +34,9 @@ __all__ = [
     "FusionOutput",
     "GlobalWeights",
     "I2MoE",
+    "I2MoEClassifier",
     "I2MoELoss",
+    "I2MoERegressor",
     "I2MoEOutput",
     "InteractionExpert",
     "LossConfig",

@@ -131,6 +131,8 @@ class TrainConfig:
     gradient_clip: clip the global norm of the gradients to this value before every optimizer
         step (Lightning's ``gradient_clip_val``, norm algorithm); None (default) does not clip.
         The authors clip ENRICO's gradients to 1.0.
+    loggers: where training logs go beside the CSV log (always written): any of "csv",
+        "tensorboard", "wandb" (offline), "mlflow" (a file store in the run's logs/).
     """
 
     epochs: int = 10
@@ -150,6 +152,7 @@ class TrainConfig:
     deterministic: bool | str = True
     interaction_warmup: int = 0
     gradient_clip: float | None = None
+    loggers: list[str] = field(default_factory=lambda: ["csv", "tensorboard"])
 
 
 @dataclass

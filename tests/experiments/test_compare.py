@@ -4,8 +4,10 @@ import pandas as pd
 import pytest
 
 from i2moe.cli import main
+from i2moe.config import ABLATIONS
 from i2moe.data.synth import write_synth
 from i2moe.experiments.compare import ABLATION_ROWS, BACKBONES, comparison_rows
+from i2moe.fusion import FUSIONS
 
 
 def test_rows_cover_every_backbone_twice_and_every_ablation():
@@ -15,6 +17,12 @@ def test_rows_cover_every_backbone_twice_and_every_ablation():
     assert sorted(r.model["fusion"] for r in vanilla) == sorted(BACKBONES)
     ablations = [r.model["ablation"] for r in rows if "ablation" in r.model]
     assert ablations == list(ABLATION_ROWS)
+
+
+def test_rows_are_every_registered_backbone_in_the_papers_order_and_every_ablation():
+    assert sorted(BACKBONES) == sorted(FUSIONS)
+    assert BACKBONES[:3] == ("ef", "lf", "lrtf") and BACKBONES[-1] == "transformer"
+    assert ABLATION_ROWS == tuple(a for a in ABLATIONS if a != "none")
 
 
 @pytest.mark.slow

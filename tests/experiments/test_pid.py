@@ -1,4 +1,5 @@
-"""Exact PID ground truth (i2moe.experiments.pid): BROJA on small discrete cases and generated data."""
+"""Exact PID ground truth (i2moe.experiments.pid): BROJA on small discrete cases and generated
+data."""
 
 import numpy as np
 import pytest

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import embeddings
-from i2moe.fusion.base import FUSIONS, Fused
+from i2moe.fusion import FUSIONS, Fused
 from i2moe.fusion.early import MLP, EarlyFusion, early_fusion
 
 DIM = 8

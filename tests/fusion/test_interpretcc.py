@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import embeddings
-from i2moe.fusion.base import FUSIONS
+from i2moe.fusion import FUSIONS
 from i2moe.fusion.interpretcc import InterpretCCFusion, gumbel_sigmoid, interpretcc
 
 DIM = 8

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers import embeddings, probe_loss
-from i2moe.fusion.base import FUSIONS
+from i2moe.fusion import FUSIONS
 from i2moe.fusion.moepp import MoEPlusPlus, moepp
 from i2moe.fusion.switchgate import SparseTransformerFusion
 

@@ -2,7 +2,8 @@
 the 3 modules one by one (eval mode): outputs, auxiliary losses and parameter gradients.
 
 This is the contract of the execution engine, which runs the n + 2 interaction experts as one
-vmapped ``functional_call`` over parameters stacked with ``torch.func.stack_module_state``.
+vmapped ``functional_call`` over their parameters stacked along a leading expert axis
+(``i2moe.execution.ExpertStack``); here ``torch.func.stack_module_state`` stacks them.
 """
 
 import copy
@@ -12,8 +13,7 @@ import pytest
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-import i2moe.fusion.builtin  # noqa: F401  (registers the built-in backbones)
-from i2moe.fusion.base import FUSIONS, as_fused
+from i2moe.fusion import FUSIONS, as_fused
 
 DIM = 8
 TOKENS = [2, 1, 3]

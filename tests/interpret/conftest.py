@@ -11,7 +11,7 @@ from i2moe.builders import i2moe_model
 from i2moe.data.base import ArrayDataset
 from i2moe.data.synth import generate, modality_name
 from i2moe.interpret.analysis import analyse
-from i2moe.interpret.collect import SplitOutputs
+from i2moe.interpret.outputs import SplitOutputs
 from i2moe.losses import total_loss
 
 EXPERTS = ["uni_a", "uni_b", "syn", "red"]
@@ -37,6 +37,17 @@ WEIGHTS = torch.tensor(
     ]
 )
 TARGETS = torch.tensor([0, 0, 0, 1, 1])
+
+# Three samples, two experts, two labels: label sets that agree, differ, and are both empty.
+LABEL_SET_OUTPUTS = torch.tensor(
+    [
+        [[1.0, -1.0], [2.0, -3.0]],  # {0} and {0}: agree
+        [[1.0, 1.0], [1.0, -1.0]],  # {0, 1} and {0}: disagree
+        [[-1.0, -1.0], [-2.0, -1.0]],  # {} and {}: agree
+    ]
+)
+LABEL_SET_WEIGHTS = torch.full((3, 2), 0.5)
+LABEL_SET_TARGETS = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 
 
 def hand_outputs(

@@ -9,7 +9,7 @@ import torch
 from i2moe.interpret.analysis import analyse
 from i2moe.interpret.report import image_data_uri, render_report
 
-from .test_analysis import EXPERTS, MODALITIES, hand_collected
+from .conftest import hand_outputs
 
 DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
 
@@ -51,13 +51,7 @@ def test_report_order_global_then_tables_then_samples(explained):
 def test_report_marks_missing_modalities():
     observed = torch.ones(5, 2, dtype=torch.bool)
     observed[3, 0] = False
-    explanation = analyse(
-        hand_collected(observed=observed),
-        task="classification",
-        expert_names=EXPERTS,
-        modality_names=MODALITIES,
-        samples=[3],
-    )
+    explanation = analyse(hand_outputs(observed=observed), samples=[3])
     page = render_report(explanation, {})
     section = page[page.index('id="sample-3"') :]
     assert "Missing modalities: a" in section
@@ -67,12 +61,7 @@ def test_report_marks_missing_modalities():
 
 def test_report_escapes_names():
     explanation = analyse(
-        hand_collected(),
-        task="classification",
-        expert_names=EXPERTS,
-        modality_names=MODALITIES,
-        class_names=["<b>bad</b>", "a&b"],
-        context={"run": "<run>"},
+        hand_outputs(), class_names=["<b>bad</b>", "a&b"], context={"run": "<run>"}
     )
     page = render_report(explanation, {}, title="T <1>")
     assert "<b>bad</b>" not in page and "&lt;b&gt;bad&lt;/b&gt;" in page
@@ -92,10 +81,7 @@ def test_report_for_other_tasks(task):
         else torch.randn(6, 1, generator=generator)
     )
     explanation = analyse(
-        hand_collected(outputs, weights, target),
-        task=task,
-        expert_names=["syn", "red"],
-        modality_names=MODALITIES,
+        hand_outputs(outputs, weights, target, task=task, expert_names=["syn", "red"]),
         tolerance=0.3,
     )
     page = render_report(explanation, {})

@@ -13,7 +13,13 @@ from i2moe.interpret.rules import (
     prediction_correct,
 )
 
-from .conftest import OUTPUTS, WEIGHTS
+from .conftest import (
+    LABEL_SET_OUTPUTS,
+    LABEL_SET_TARGETS,
+    LABEL_SET_WEIGHTS,
+    OUTPUTS,
+    WEIGHTS,
+)
 
 
 def test_output_names_by_task():
@@ -36,21 +42,11 @@ def test_predicted_labels_by_task():
 def test_contributions_are_weight_times_output_and_sum_to_the_prediction():
     contributions = expert_contributions(WEIGHTS, OUTPUTS)
     torch.testing.assert_close(contributions[2, 0], torch.tensor([0.5, 0.0]))
-    torch.testing.assert_close(
-        contributions.sum(1), torch.einsum("ne,nec->nc", WEIGHTS, OUTPUTS)
-    )
+    torch.testing.assert_close(contributions.sum(1), torch.einsum("ne,nec->nc", WEIGHTS, OUTPUTS))
 
 
 def test_multilabel_agreement_is_on_the_full_label_set():
-    outputs = torch.tensor(
-        [
-            [[1.0, -1.0], [2.0, -3.0]],  # {0} and {0}: agree
-            [[1.0, 1.0], [1.0, -1.0]],  # {0, 1} and {0}: disagree
-            [[-1.0, -1.0], [-2.0, -1.0]],  # {} and {}: agree
-        ]
-    )
-    weights = torch.full((3, 2), 0.5)
-    target = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    outputs, weights, target = LABEL_SET_OUTPUTS, LABEL_SET_WEIGHTS, LABEL_SET_TARGETS
     prediction = torch.einsum("ne,nec->nc", weights, outputs)
     assert experts_agree("multilabel", outputs, 0.5).tolist() == [True, False, True]
     assert prediction_correct("multilabel", prediction, target, 0.5).tolist() == [

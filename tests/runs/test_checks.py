@@ -39,6 +39,8 @@ from i2moe.runs.files import (
         ("train", "gradient_clip", 0.0, "--gradient-clip", "--gradient-clip: 0.0; expected a pos"),
         ("model", "expert_chunk_size", 0, "--expert-chunk-size", "--expert-chunk-size: 0; exp"),
         ("train", "gradient_clip", "1", None, "train.gradient_clip: '1'; expected a positive"),
+        ("train", "loggers", ["neptune"], "--logger", "--logger: unknown logger 'neptune'"),
+        ("train", "loggers", "csv", None, "train.loggers: 'csv'; expected a list of csv,"),
     ],
 )
 def test_check_settings_names_the_field_its_origin_and_the_expected_form(

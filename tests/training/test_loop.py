@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from i2moe.config import RunConfig
+from i2moe.training.callbacks import RunCSVLogger
 from i2moe.training.loop import EpochShuffleSampler, build_trainer
 
 
@@ -27,3 +29,27 @@ def test_gradient_clip_reaches_the_trainer(tmp_path):
     config.train.gradient_clip = 0.5
     trainer, _ = build_trainer(config.train, tmp_path, "val/loss", "min", progress=False)
     assert (trainer.gradient_clip_val, trainer.gradient_clip_algorithm) == (0.5, "norm")
+
+
+def test_the_csv_log_is_always_written_and_tensorboard_on_request(tmp_path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from i2moe.training.loop import build_loggers
+
+    only_csv = build_loggers(["csv"], tmp_path, None)
+    assert [type(logger) for logger in only_csv] == [RunCSVLogger]
+    both = build_loggers(["tensorboard"], tmp_path, None)
+    assert isinstance(both[0], CSVLogger) and isinstance(both[1], TensorBoardLogger)
+
+
+def test_unknown_or_uninstalled_loggers_are_one_clear_error(monkeypatch):
+    import importlib.util
+
+    from i2moe.training.loop import check_loggers
+
+    with pytest.raises(ValueError, match="unknown logger 'neptune'; expected some of csv"):
+        check_loggers(["csv", "neptune"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "mlflow" else real(n))
+    with pytest.raises(ValueError, match="needs the package mlflow: pip install mlflow"):
+        check_loggers(["mlflow"])

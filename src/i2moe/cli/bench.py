@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from i2moe.experiments.bench import DESCRIPTION, DEVICES, SIZES, BenchOptions
+from i2moe.experiments.bench.sizes import DESCRIPTION, DEVICES, SIZES, BenchOptions
 
 HELP = DESCRIPTION
 log = logging.getLogger("i2moe")
@@ -54,7 +54,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2moe.experiments.bench import format_table, run_benchmark
+    from i2moe.experiments.bench.benchmark import format_table, run_benchmark
 
     entries = run_benchmark(options_from_args(args))
     sys.stdout.write(format_table(entries))

@@ -42,13 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2moe.experiments.faithfulness import accuracy_cost, markdown_table, run_benchmark
+    from i2moe.experiments.faithfulness import accuracy_cost, run_benchmark
+    from i2moe.experiments.tables import frame_markdown
 
     if args.accuracy:
         epochs = args.epochs or 5
         frame = accuracy_cost(args.accuracy, seeds=tuple(args.seeds), epochs=epochs, dim=32)
         table = frame.groupby("training", sort=False)["test_accuracy"].agg(["mean", "std"])
-        sys.stdout.write(markdown_table(frame) + "\n" + markdown_table(table.reset_index()))
+        sys.stdout.write(frame_markdown(frame) + "\n" + frame_markdown(table.reset_index()))
         if args.output is not None:
             args.output.mkdir(parents=True, exist_ok=True)
             frame.to_csv(args.output / f"accuracy_{args.accuracy}.csv", index=False)
@@ -66,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
     if args.quick:
         options.update(modalities=(2,), embeddings=("vector",))
     _, table = run_benchmark(args.output, **options)
-    sys.stdout.write(markdown_table(table))
+    sys.stdout.write(frame_markdown(table))
     return 0

@@ -25,6 +25,7 @@ from i2moe.cli import (
     fusions,
     predict,
     reproduce,
+    robustness,
     synth,
 )
 from i2moe.cli import test as test_command
@@ -43,6 +44,7 @@ COMMANDS: dict[str, ModuleType] = {
     "fusions": fusions,
     "synth": synth,
     "explain": explain,
+    "robustness": robustness,
     "compare": compare,
     "reproduce": reproduce,
     "faithfulness": faithfulness,

@@ -31,6 +31,7 @@ FIT_FLAGS: dict[str, tuple[str, str]] = {
     "early_stopping": ("train", "early_stopping"),
     "interaction_warmup": ("train", "interaction_warmup"),
     "gradient_clip": ("train", "gradient_clip"),
+    "logger": ("train", "loggers"),
     "accelerator": ("train", "accelerator"),
     "devices": ("train", "devices"),
     "strategy": ("train", "strategy"),
@@ -103,6 +104,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="NORM",
         help="clip the gradients' global norm to NORM in every step (default: no clipping)",
+    )
+    train.add_argument(
+        "--logger",
+        nargs="+",
+        metavar="NAME",
+        help="csv, tensorboard (default both), wandb (offline), mlflow (a file store in logs/)",
     )
     train.add_argument("--accelerator", help="cpu, gpu, auto, ... (Lightning)")
     train.add_argument("--devices", type=_devices, help="count, list '0,1' or auto")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from i2moe.data.base import DataBundle, DataError, ModalitySpec
+from i2moe.data.base import SPLITS, ArrayDataset, DataBundle, DataError, ModalitySpec
 from i2moe.data.scaling import Statistics
+from i2moe.data.validate import PREDICTION_SPLIT
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 PAPER_PREFIX = "paper:"
@@ -26,6 +29,7 @@ def load_data(
     task: str | None = None,
     seed: int = 0,
     statistics: Statistics | None = None,
+    for_prediction: bool = False,
     **options: Any,
 ) -> DataBundle:
     """A bundled dataset by name, a ``.npz`` file, a CSV/Parquet table, or a paper dataset.
@@ -38,19 +42,32 @@ def load_data(
         seed: seeds the split where the data has none (the paper datasets keep their
             published splits and ignore it).
         statistics: a trained run's ``{modality: {"mean", "std"}}``: a ``.npz`` file or a
-            table scales its modalities with them instead of its own training statistics.
-            The bundled and paper datasets record no statistics in a run, and ignore it.
+            table scales its modalities with them instead of with its own training
+            statistics; the bundled and paper datasets keep their own scaling.
+        for_prediction: read the data to be predicted: every row in ``bundle.test``, in file
+            order, labels and split optional (see :func:`i2moe.data.npz.read_npz` and
+            :func:`i2moe.data.table.read_table`); a bundled or paper dataset keeps its
+            reading and puts its train, val and test rows one after the other
+            (:func:`all_rows_bundle`).
         options: reader options (tables: ``modalities``, ``target``, ``split_column``, or
             ``mapping``: a YAML file with those keys; paper datasets: ``root`` and the
             reader's options).
     """
     if name.startswith(PAPER_PREFIX):
-        return load_paper_data(name, task=task, **options)
+        bundle = load_paper_data(name, task=task, **options)
+        return all_rows_bundle(bundle) if for_prediction else bundle
     path = Path(name)
     if path.suffix == ".npz":
         from i2moe.data.npz import read_npz
 
-        return read_npz(path, task=task, seed=seed, statistics=statistics, **options)
+        return read_npz(
+            path,
+            task=task,
+            seed=seed,
+            statistics=statistics,
+            for_prediction=for_prediction,
+            **options,
+        )
     if path.suffix in TABLE_SUFFIXES:
         from i2moe.data.table import read_table, read_table_config
 
@@ -58,7 +75,14 @@ def load_data(
             options = {**read_table_config(options.pop("mapping")), **options}
         mapped_task = options.pop("task", None)  # the mapping file may name the task
         task = task or mapped_task
-        return read_table(path, task=task, seed=seed, statistics=statistics, **options)
+        return read_table(
+            path,
+            task=task,
+            seed=seed,
+            statistics=statistics,
+            for_prediction=for_prediction,
+            **options,
+        )
     from i2moe.data.registry import list_datasets, load_dataset
 
     # A registered name wins over a same-named folder (e.g. a run folder called "birds").
@@ -66,7 +90,52 @@ def load_data(
         raise DataError(
             f"{path}: unsupported file type '{path.suffix}'; expected .npz, .csv or .parquet"
         )
-    return load_dataset(name, seed=seed, **options)
+    bundle = load_dataset(name, seed=seed, **options)
+    return all_rows_bundle(bundle) if for_prediction else bundle
+
+
+def all_rows_bundle(bundle: DataBundle) -> DataBundle:
+    """The bundle with its train, val and test rows one after the other in ``test`` (train and
+    val empty), as data read to be predicted; ``meta["file_split"]`` holds each row's split
+    code and ``meta["labelled"]`` is True."""
+    splits = [bundle.split(split) for split in SPLITS]
+    sizes = [len(dataset) for dataset in splits]  # type: ignore[arg-type]
+    file_split = np.repeat(np.arange(len(SPLITS), dtype=np.int8), sizes)
+    empty = ArrayDataset(
+        {spec.name: np.zeros((0, *spec.shape), dtype=np.float32) for spec in bundle.modalities},
+        np.zeros((0, bundle.num_outputs) if bundle.task == "multilabel" else 0),
+        bundle.task,
+    )
+    parts = {split: empty for split in SPLITS} | {PREDICTION_SPLIT: JoinedSplits(splits)}
+    return dataclasses.replace(
+        bundle,
+        **parts,
+        meta={**bundle.meta, "labelled": True, "file_split": file_split},
+    )
+
+
+class JoinedSplits(Dataset):
+    """Several splits read as one, in their order; ``sample_ids`` joined the same way."""
+
+    def __init__(self, datasets: Sequence[Dataset]) -> None:
+        self.datasets = list(datasets)
+        sizes = [len(dataset) for dataset in self.datasets]  # type: ignore[arg-type]
+        self.starts = np.cumsum([0, *sizes]).tolist()
+        self.sample_ids = [
+            sample_id
+            for dataset, size in zip(self.datasets, sizes, strict=True)
+            for sample_id in (getattr(dataset, "sample_ids", None) or range(size))
+        ]
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = bisect.bisect_right(self.starts, index) - 1
+        item = self.datasets[part][index - self.starts[part]]
+        return {**item, "index": index}
 
 
 def load_paper_data(
@@ -195,4 +264,11 @@ class ChunkedDataset(Dataset):
         return getattr(self.base, name)
 
 
-__all__ = ["ChunkedDataset", "as_sequences", "load_data", "load_paper_data"]
+__all__ = [
+    "ChunkedDataset",
+    "JoinedSplits",
+    "all_rows_bundle",
+    "as_sequences",
+    "load_data",
+    "load_paper_data",
+]

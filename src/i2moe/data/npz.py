@@ -3,7 +3,9 @@
 One array per modality (any name not reserved), a label array ``y``, and optional ``split``,
 ``observed`` / ``observed_<name>``, ``ids``, ``class_names`` and the generator's records
 ``interaction``, ``interaction_names`` and ``latent_bits``. Modalities are ordered by sorted
-name. See ``docs/data-format.md`` for the full format and every error.
+name. Read to be predicted (``for_prediction``), ``y`` and ``split`` are optional and every
+row stays in file order in one split. See ``docs/data-format.md`` for the full format and
+every error.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from i2moe.data.validate import (
     check_task_name,
     describe_dtype,
     mark_missing,
+    prediction_split,
     prepare_targets,
     resolve_split,
+    unlabelled_targets,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,7 +79,9 @@ def _is_reserved(key: str) -> bool:
     return key in RESERVED_NAMES or key.startswith(OBSERVED_PREFIX)
 
 
-def _modality_values(raw: np.ndarray, num_samples: int, *, source: str, key: str) -> np.ndarray:
+def _modality_values(
+    raw: np.ndarray, num_samples: int, *, source: str, key: str, counted_by: str = "y"
+) -> np.ndarray:
     field = f"array '{key}'"
     forms = "[N, F] vectors, [N, L, F] sequences or [N, C, H, W] images of numbers"
     if raw.dtype.kind not in "biuf":
@@ -85,8 +91,8 @@ def _modality_values(raw: np.ndarray, num_samples: int, *, source: str, key: str
     if raw.ndim == 0 or raw.shape[0] != num_samples:
         count = raw.shape[0] if raw.ndim else "no"
         raise DataError(
-            f"{source}: {field}: has {count} samples but 'y' has {num_samples}; expected "
-            f"{forms} with one row per label"
+            f"{source}: {field}: has {count} samples but '{counted_by}' has {num_samples}; "
+            f"expected {forms} with one row per {'label' if counted_by == 'y' else 'sample'}"
         )
     values = raw.reshape(num_samples, 1) if raw.ndim == 1 else raw
     if values.ndim > 5:
@@ -148,12 +154,14 @@ def _text_list(raw: np.ndarray, expected_length: int, *, source: str, field: str
     return [str(item) for item in raw.tolist()]
 
 
-def _per_sample_record(raw: np.ndarray, num_samples: int, *, source: str, key: str) -> np.ndarray:
+def _per_sample_record(
+    raw: np.ndarray, num_samples: int, *, source: str, key: str, counted_by: str = "y"
+) -> np.ndarray:
     raw = np.asarray(raw)
     if raw.ndim == 0 or raw.shape[0] != num_samples:
         raise DataError(
-            f"{source}: array '{key}': has shape {raw.shape} but 'y' has {num_samples} samples; "
-            "expected one entry per sample"
+            f"{source}: array '{key}': has shape {raw.shape} but '{counted_by}' has "
+            f"{num_samples} samples; expected one entry per sample"
         )
     return raw
 
@@ -165,6 +173,7 @@ def read_npz(
     seed: int = 0,
     clean_nonfinite: bool = False,
     statistics: Statistics | None = None,
+    for_prediction: bool = False,
 ) -> DataBundle:
     """Read the user's ``.npz`` archive into a DataBundle.
 
@@ -182,12 +191,18 @@ def read_npz(
         statistics: A trained run's ``{modality: {"mean", "std"}}`` to scale the vector
             modalities with instead of this file's training statistics (see
             :func:`i2moe.data.scaling.standardize_modalities`).
+        for_prediction: Read the file to be predicted: ``y`` is optional (without it
+            ``task`` is required; ``meta["labelled"]`` says which), any classes may occur,
+            ``split`` is optional and only recorded, every row goes in file order to
+            ``bundle.test`` (train and val are empty), the statistics (when not given) come
+            from every row, and ``class_names`` is not read (a run names its classes itself).
 
     Returns:
         The bundle; ``meta`` holds ``source``, ``rows`` (file rows per split),
-        ``split_generated``, ``standardization`` (mean/std per vector modality), ``missing``
-        (unobserved samples per modality) and, when present, ``interaction``,
-        ``latent_bits`` (per split) and ``interaction_names``.
+        ``split_generated``, ``labelled``, ``standardization`` (mean/std per vector
+        modality), ``missing`` (unobserved samples per modality), ``file_split`` (read for
+        prediction: the file's split codes per row, or None) and, when present,
+        ``interaction``, ``latent_bits`` (per split) and ``interaction_names``.
 
     Raises:
         DataError: for every problem with the file, naming file, array and expected form.
@@ -196,12 +211,11 @@ def read_npz(
     source = str(path)
     check_task_name(task, source=source)
     arrays = _load_arrays(path)
-    if "y" not in arrays:
+    labelled = "y" in arrays
+    if not labelled and not for_prediction:
         raise DataError(
             f"{source}: has no array 'y'; expected an array 'y' with the labels: {LABEL_FORMS}"
         )
-    targets = prepare_targets(arrays["y"], task, source=source, field="array 'y'")
-    num_samples = len(targets.values)
     names = sorted(key for key in arrays if not _is_reserved(key))
     if not names:
         raise DataError(
@@ -209,21 +223,39 @@ def read_npz(
             "least one array besides the reserved names y, split, observed, observed_<name>, "
             "ids, class_names, interaction, interaction_names, latent_bits"
         )
+    if labelled:
+        targets = prepare_targets(
+            arrays["y"], task, source=source, field="array 'y'", for_prediction=for_prediction
+        )
+        counted_by = "y"
+    else:
+        # No labels: the first modality with a sample axis counts the samples.
+        counted_by = next((key for key in names if np.ndim(arrays[key])), names[0])
+        num_rows = np.shape(arrays[counted_by])[0] if np.ndim(arrays[counted_by]) else 0
+        if num_rows == 0:
+            raise DataError(
+                f"{source}: array '{counted_by}': has no samples; expected at least one row to "
+                "predict"
+            )
+        targets = unlabelled_targets(num_rows, task, source=source, absent="has no array 'y'")
+    num_samples = len(targets.values)
     features = {
-        key: _modality_values(arrays[key], num_samples, source=source, key=key) for key in names
+        key: _modality_values(
+            arrays[key], num_samples, source=source, key=key, counted_by=counted_by
+        )
+        for key in names
     }
     observed = _observed_from_file(arrays, names, num_samples, source=source)
 
-    sample_ids = None
-    if "ids" in arrays:
-        sample_ids = _per_sample_record(arrays["ids"], num_samples, source=source, key="ids")
-    per_sample = {
-        key: _per_sample_record(arrays[key], num_samples, source=source, key=key)
-        for key in PER_SAMPLE_RECORDS
-        if key in arrays
-    }
+    def record(key: str) -> np.ndarray:
+        return _per_sample_record(
+            arrays[key], num_samples, source=source, key=key, counted_by=counted_by
+        )
+
+    sample_ids = record("ids") if "ids" in arrays else None
+    per_sample = {key: record(key) for key in PER_SAMPLE_RECORDS if key in arrays}
     class_names = None
-    if "class_names" in arrays:
+    if "class_names" in arrays and not for_prediction:
         if targets.task == "regression":
             logger.warning("%s: array 'class_names' is ignored for a regression task", source)
         else:
@@ -234,16 +266,24 @@ def read_npz(
                 field="array 'class_names'",
             )
 
-    codes, generated = resolve_split(
-        arrays.get("split"),
-        targets,
-        seed=seed,
-        source=source,
-        field="array 'split'",
-        class_names=class_names if targets.task == "classification" else None,
-    )
+    file_split = None
+    if for_prediction:
+        codes, file_split = prediction_split(
+            arrays.get("split"), num_samples, source=source, field="array 'split'"
+        )
+        generated = False
+    else:
+        codes, generated = resolve_split(
+            arrays.get("split"),
+            targets,
+            seed=seed,
+            source=source,
+            field="array 'split'",
+            class_names=class_names if targets.task == "classification" else None,
+        )
 
-    train = codes == 0
+    # The rows the statistics come from: the training split, or every row to be predicted.
+    train = np.ones(num_samples, dtype=bool) if for_prediction else codes == 0
     for column, key in enumerate(names):
         observed[:, column] = mark_missing(
             features[key],
@@ -253,7 +293,8 @@ def read_npz(
             field=f"array '{key}'",
         )
         if not (observed[:, column] & train).any():
-            logger.warning("%s: modality '%s' is missing for every training sample", source, key)
+            which = "row" if for_prediction else "training sample"
+            logger.warning("%s: modality '%s' is missing for every %s", source, key, which)
     vectors = {key: None for key in names if features[key].ndim == 2}
     standardization = standardize_modalities(features, observed, train, vectors, statistics)
     none_observed = int((~observed.any(axis=1)).sum())
@@ -263,9 +304,12 @@ def read_npz(
     meta: dict[str, Any] = {
         "source": source,
         "split_generated": generated,
+        "labelled": labelled,
         "standardization": standardization,
         "missing": {key: int((~observed[:, i]).sum()) for i, key in enumerate(names)},
     }
+    if for_prediction:
+        meta["file_split"] = file_split
     if "interaction_names" in arrays:
         meta["interaction_names"] = [str(v) for v in np.ravel(arrays["interaction_names"])]
     return assemble_bundle(

@@ -4,7 +4,8 @@ Every modality is a vector of its columns, in the order the mapping lists them (
 expands in the table's column order). Numeric columns are imputed (train median) and
 standardised with training statistics; text columns are one-hot encoded with the categories
 seen in train. A sample whose columns of a modality are all empty has that modality missing.
-See ``docs/data-format.md``.
+Read to be predicted (``for_prediction``), the target, split and id columns are optional and
+every row stays in file order in one split. See ``docs/data-format.md``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from i2moe.data.validate import (
     Targets,
     check_task_name,
     mark_missing,
+    prediction_split,
     prepare_targets,
     resolve_split,
+    unlabelled_targets,
 )
 
 logger = logging.getLogger(__name__)
@@ -191,8 +194,19 @@ def _check_complete(series: pd.Series, *, source: str, field: str, expected: str
         )
 
 
+def _has_labels(frame: pd.DataFrame, target: str | Sequence[str]) -> bool:
+    """Whether a target column exists with at least one value (data to predict may have none)."""
+    columns = [target] if isinstance(target, str) else list(target)
+    return any(column in frame.columns and frame[column].notna().any() for column in columns)
+
+
 def _targets_from_frame(
-    frame: pd.DataFrame, target: str | Sequence[str], task: str | None, *, source: str
+    frame: pd.DataFrame,
+    target: str | Sequence[str],
+    task: str | None,
+    *,
+    source: str,
+    for_prediction: bool = False,
 ) -> tuple[Targets, list[str] | None]:
     """Labels from one column (class ids, class names or numbers) or several 0/1 columns."""
     columns = [target] if isinstance(target, str) else list(target)
@@ -221,7 +235,10 @@ def _targets_from_frame(
                 )
         raw = np.stack([_numeric_values(frame[column]) for column in columns], axis=1)
         field = "columns " + ", ".join(f"'{column}'" for column in columns)
-        return prepare_targets(raw, "multilabel", source=source, field=field), columns
+        targets = prepare_targets(
+            raw, "multilabel", source=source, field=field, for_prediction=for_prediction
+        )
+        return targets, columns
 
     column = columns[0]
     series = frame[column]
@@ -230,7 +247,10 @@ def _targets_from_frame(
         raw = _numeric_values(series)
         if pd.api.types.is_integer_dtype(series) or pd.api.types.is_bool_dtype(series):
             raw = raw.astype(np.int64)
-        return prepare_targets(raw, task, source=source, field=field), None
+        targets = prepare_targets(
+            raw, task, source=source, field=field, for_prediction=for_prediction
+        )
+        return targets, None
     if task not in (None, "classification"):
         raise DataError(
             f"{source}: {field}: holds text but the task is '{task}'; expected numbers "
@@ -239,7 +259,11 @@ def _targets_from_frame(
     text = series.astype(str).to_numpy()
     names, class_ids = np.unique(text, return_inverse=True)
     targets = prepare_targets(
-        class_ids.astype(np.int64), "classification", source=source, field=field
+        class_ids.astype(np.int64),
+        "classification",
+        source=source,
+        field=field,
+        for_prediction=for_prediction,
     )
     return targets, [str(name) for name in names]
 
@@ -268,22 +292,29 @@ def _encode_modality(
     clean_nonfinite: bool,
     source: str,
     modality: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    known_categories: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict[str, list[str]]]:
     """Encode a modality's columns: numbers as they are (NaN where empty), text one-hot.
+
+    A column named in ``known_categories`` is one-hot encoded with those categories (a trained
+    run's), whatever the rows hold.
 
     Returns:
         Values [N, F] with NaN where a number is empty, an [N] mask of rows where every source
-        column is empty, an [F] mask of numeric columns, and the feature names.
+        column is empty, an [F] mask of numeric columns, the feature names, and the categories
+        of each text column.
     """
     blocks: list[np.ndarray] = []
     numeric_flags: list[np.ndarray] = []
     feature_names: list[str] = []
+    used_categories: dict[str, list[str]] = {}
+    known_categories = known_categories or {}
     all_empty = np.ones(len(frame), dtype=bool)
     for column in columns:
         series = frame[column]
         empty = series.isna().to_numpy()
         all_empty &= empty
-        if _is_numeric(series):
+        if column not in known_categories and _is_numeric(series):
             numbers = _numeric_values(series)
             infinite = np.isinf(numbers)
             if infinite.any():
@@ -306,23 +337,27 @@ def _encode_modality(
             feature_names.append(column)
             continue
         text = series.astype(str).to_numpy()
-        categories = sorted(set(text[train & ~empty].tolist()))
-        if len(categories) > MANY_CATEGORIES:
-            logger.warning(
-                "%s: column '%s' of modality '%s' has %d categories in train; it becomes as "
-                "many one-hot features",
-                source,
-                column,
-                modality,
-                len(categories),
-            )
-        if not categories:
-            logger.warning(
-                "%s: column '%s' of modality '%s' is empty in train and is dropped",
-                source,
-                column,
-                modality,
-            )
+        if column in known_categories:
+            categories = [str(category) for category in known_categories[column]]
+        else:
+            categories = sorted(set(text[train & ~empty].tolist()))
+            if len(categories) > MANY_CATEGORIES:
+                logger.warning(
+                    "%s: column '%s' of modality '%s' has %d categories in train; it becomes "
+                    "as many one-hot features",
+                    source,
+                    column,
+                    modality,
+                    len(categories),
+                )
+            if not categories:
+                logger.warning(
+                    "%s: column '%s' of modality '%s' is empty in train and is dropped",
+                    source,
+                    column,
+                    modality,
+                )
+        used_categories[column] = categories
         # Empty cells and categories unseen in train become all-zero one-hot rows.
         one_hot = np.zeros((len(text), len(categories)), dtype=np.float64)
         for position, category in enumerate(categories):
@@ -336,7 +371,7 @@ def _encode_modality(
             f"{source}: modality '{modality}': has zero features (its text columns "
             f"{', '.join(columns)} are empty in train); expected at least one usable column"
         )
-    return values, all_empty, np.concatenate(numeric_flags), feature_names
+    return values, all_empty, np.concatenate(numeric_flags), feature_names, used_categories
 
 
 def _train_medians(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -364,6 +399,9 @@ def read_table(
     clean_nonfinite: bool = False,
     id_column: str | None = None,
     statistics: Statistics | None = None,
+    categories: Mapping[str, Sequence[str]] | None = None,
+    medians: Mapping[str, Sequence[float]] | None = None,
+    for_prediction: bool = False,
 ) -> DataBundle:
     """Read a CSV or Parquet table into a DataBundle, columns grouped into vector modalities.
 
@@ -382,11 +420,25 @@ def read_table(
         statistics: A trained run's ``{modality: {"mean", "std"}}`` to scale the modalities
             with instead of this table's training statistics (see
             :func:`i2moe.data.scaling.standardize_modalities`).
+        categories: A trained run's ``{column: [category, ...]}`` (``meta["categories"]``):
+            the named text columns are one-hot encoded with them instead of with the
+            categories of this table's training split.
+        medians: A trained run's ``{modality: [median per feature]}`` (``meta["medians"]``)
+            to fill partly empty rows with instead of this table's training medians; a
+            modality of another width keeps its own.
+        for_prediction: Read the table to be predicted: the target column is optional (absent
+            or wholly empty: no labels, ``task`` required; ``meta["labelled"]`` says which),
+            any classes may occur, the split column is optional and only recorded, the id
+            column is optional (absent: row positions), every row goes in table order to
+            ``bundle.test`` (train and val are empty), and categories, medians and statistics
+            that are not given come from every row.
 
     Returns:
-        The bundle; ``meta`` holds ``source``, ``rows``, ``split_generated``, ``columns``
-        (source columns per modality), ``feature_names`` (per modality, one-hot features as
-        ``column=category``), ``medians`` and ``standardization``.
+        The bundle; ``meta`` holds ``source``, ``rows``, ``split_generated``, ``labelled``,
+        ``columns`` (source columns per modality), ``feature_names`` (per modality, one-hot
+        features as ``column=category``), ``categories`` (per text column), ``medians``,
+        ``standardization`` and, read for prediction, ``file_split`` (the table's split codes
+        per row, or None).
 
     Raises:
         DataError: for every problem with the table or the mapping, naming file and column.
@@ -401,7 +453,22 @@ def read_table(
         )
     frame = _load_frame(path)
     columns = list(frame.columns)
-    targets, class_names = _targets_from_frame(frame, target, task, source=source)
+    labelled = not for_prediction or _has_labels(frame, target)
+    if labelled:
+        targets, class_names = _targets_from_frame(
+            frame, target, task, source=source, for_prediction=for_prediction
+        )
+    else:
+        shown = target if isinstance(target, str) else ", ".join(target)
+        targets, class_names = (
+            unlabelled_targets(
+                len(frame),
+                task,
+                source=source,
+                absent=f"has no labels (target column {shown} absent or empty)",
+            ),
+            None,
+        )
 
     reserved = {target} if isinstance(target, str) else set(target)
     reserved |= {column for column in (split_column, id_column) if column is not None}
@@ -431,20 +498,35 @@ def read_table(
         groups[name] = group
 
     raw_split = None
-    if split_column is not None:
+    if split_column is not None and not (for_prediction and split_column not in frame.columns):
         raw_split = _split_from_frame(frame, split_column, source=source)
-    codes, generated = resolve_split(
-        raw_split,
-        targets,
-        seed=seed,
-        source=source,
-        field=f"column '{split_column}'",
-        class_names=class_names if targets.task == "classification" else None,
-    )
-    train = codes == 0
+    file_split = None
+    if for_prediction:
+        codes, file_split = prediction_split(
+            raw_split, len(frame), source=source, field=f"column '{split_column}'"
+        )
+        generated = False
+    else:
+        codes, generated = resolve_split(
+            raw_split,
+            targets,
+            seed=seed,
+            source=source,
+            field=f"column '{split_column}'",
+            class_names=class_names if targets.task == "classification" else None,
+        )
+    # The rows categories, medians and statistics come from: the training split, or every row
+    # to be predicted.
+    train = np.ones(len(frame), dtype=bool) if for_prediction else codes == 0
 
     sample_ids = None
-    if id_column is not None:
+    if id_column is not None and for_prediction and id_column not in frame.columns:
+        logger.warning(
+            "%s: id column '%s' does not exist; the sample ids are the row positions",
+            source,
+            id_column,
+        )
+    elif id_column is not None:
         if id_column not in frame.columns:
             raise DataError(f"{source}: id column '{id_column}' does not exist; expected a column")
         sample_ids = frame[id_column].to_numpy()
@@ -452,21 +534,31 @@ def read_table(
     features: dict[str, np.ndarray] = {}
     observed = np.ones((len(frame), len(names)), dtype=bool)
     feature_names: dict[str, list[str]] = {}
-    medians: dict[str, np.ndarray] = {}
+    used_medians: dict[str, np.ndarray] = {}
+    used_categories: dict[str, list[str]] = {}
     numeric_columns: dict[str, np.ndarray] = {}
     for index, name in enumerate(names):
-        values, all_empty, numeric_columns[name], feature_names[name] = _encode_modality(
-            frame,
-            groups[name],
-            train,
-            clean_nonfinite=clean_nonfinite,
-            source=source,
-            modality=name,
+        values, all_empty, numeric_columns[name], feature_names[name], column_categories = (
+            _encode_modality(
+                frame,
+                groups[name],
+                train,
+                clean_nonfinite=clean_nonfinite,
+                source=source,
+                modality=name,
+                known_categories=categories,
+            )
         )
+        used_categories.update(column_categories)
         present = ~all_empty
         rows = train & present
         empty_cells = np.isnan(values) & present[:, None]
-        median, unusable = _train_medians(values, rows)
+        given = (medians or {}).get(name)
+        if given is not None and len(given) == values.shape[1]:
+            median = np.asarray(given, dtype=np.float64)
+            unusable = np.zeros(values.shape[1], dtype=bool)
+        else:
+            median, unusable = _train_medians(values, rows)
         if (unusable & empty_cells.any(axis=0)).any():
             logger.warning(
                 "%s: modality '%s': some columns have no training value; their empty cells "
@@ -482,18 +574,22 @@ def read_table(
             values, present, clean_nonfinite=clean_nonfinite, source=source, field=field
         )
         features[name] = values
-        medians[name] = median.astype(np.float32)
+        used_medians[name] = median.astype(np.float32)
     standardization = standardize_modalities(features, observed, train, numeric_columns, statistics)
 
     meta: dict[str, Any] = {
         "source": source,
         "split_generated": generated,
+        "labelled": labelled,
         "columns": groups,
         "feature_names": feature_names,
-        "medians": medians,
+        "categories": used_categories,
+        "medians": used_medians,
         "standardization": standardization,
         "missing": {name: int((~observed[:, i]).sum()) for i, name in enumerate(names)},
     }
+    if for_prediction:
+        meta["file_split"] = file_split
     return assemble_bundle(
         name=path.stem.removesuffix(".csv").removesuffix(".tsv"),
         targets=targets,

@@ -1,7 +1,9 @@
 """Checks shared by the readers of a user's own file (``.npz`` archives and tables).
 
 Labels are validated against the task, the split is taken from the file or generated, and
-feature rows that are entirely NaN mark a modality missing. Every problem raises a
+feature rows that are entirely NaN mark a modality missing. Data read to be predicted
+(``for_prediction``) may lack labels, keeps every row in one split and needs no class in
+particular. Every problem raises a
 :class:`~i2moe.data.base.DataError` naming the file, the field and the expected form (see
 ``docs/data-format.md``).
 """
@@ -25,6 +27,8 @@ from i2moe.data.splits import (
 logger = logging.getLogger(__name__)
 
 LABEL_FORMS = "integer class ids [N], an [N, C] 0/1 multi-hot array, or floats [N] for regression"
+# Data read to be predicted keeps every row, in file order, in this split.
+PREDICTION_SPLIT = "test"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,9 @@ def check_task_name(task: str | None, *, source: str) -> None:
         )
 
 
-def prepare_targets(raw: Any, task: str | None, *, source: str, field: str) -> Targets:
+def prepare_targets(
+    raw: Any, task: str | None, *, source: str, field: str, for_prediction: bool = False
+) -> Targets:
     """Validate labels against the (given or inferred) task.
 
     Args:
@@ -67,6 +73,8 @@ def prepare_targets(raw: Any, task: str | None, *, source: str, field: str) -> T
         task: A forced task, or None to infer it (``base.infer_task``).
         source: File name for error messages.
         field: Where the labels come from, e.g. ``"array 'y'"`` or ``"column 'label'"``.
+        for_prediction: Labels carried along with data to predict: any subset of the classes
+            is fine (one class, unused ids), only the form is checked.
 
     Returns:
         The typed labels with their task and number of model outputs.
@@ -113,12 +121,14 @@ def prepare_targets(raw: Any, task: str | None, *, source: str, field: str) -> T
                 "integer class ids 0..K-1",
             )
         classes = np.unique(labels)
+        num_outputs = int(labels.max()) + 1
+        if for_prediction:
+            return Targets(labels, "classification", num_outputs)
         if len(classes) < 2:
             raise fail(
                 f"holds a single class ({int(classes[0])})",
                 "at least 2 different classes for classification",
             )
-        num_outputs = int(labels.max()) + 1
         if num_outputs > 10 * len(classes) + 10:
             raise fail(
                 f"holds {len(classes)} classes but class ids up to {num_outputs - 1}",
@@ -160,6 +170,70 @@ def prepare_targets(raw: Any, task: str | None, *, source: str, field: str) -> T
     return Targets(values, "regression", 1)
 
 
+def unlabelled_targets(num_samples: int, task: str | None, *, source: str, absent: str) -> Targets:
+    """Stand-in labels for data read to be predicted that has none.
+
+    Class ids are -1, other tasks' values NaN ([N] for every task), and ``num_outputs`` is 0:
+    the file does not tell it.
+
+    Args:
+        num_samples: N.
+        task: The task, which the labels cannot tell here.
+        source: File name for error messages.
+        absent: What is missing, e.g. ``"has no array 'y'"``.
+
+    Raises:
+        DataError: when no task is given, or an unknown one.
+    """
+    check_task_name(task, source=source)
+    if task is None:
+        raise DataError(
+            f"{source}: {absent} and option 'task' is not set; expected labels, or the task "
+            f"({', '.join(TASKS)}) to read data without labels"
+        )
+    if task == "classification":
+        return Targets(np.full(num_samples, -1, dtype=np.int64), "classification", 0)
+    return Targets(np.full(num_samples, np.nan, dtype=np.float32), task, 0)  # type: ignore[arg-type]
+
+
+def _split_codes(
+    raw_split: np.ndarray, num_samples: int, *, source: str, field: str, counted: str
+) -> np.ndarray:
+    raw_split = np.asarray(raw_split)
+    if raw_split.shape[:1] != (num_samples,):
+        raise DataError(
+            f"{source}: {field}: has {raw_split.shape[0] if raw_split.ndim else 0} entries "
+            f"but there are {num_samples} {counted}; expected one split code per sample"
+        )
+    return split_codes_from_array(raw_split, source=source, field=field)
+
+
+def prediction_split(
+    raw_split: np.ndarray | None, num_samples: int, *, source: str, field: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split codes for data read to be predicted: every row in :data:`PREDICTION_SPLIT`.
+
+    Args:
+        raw_split: The file's own split codes, or None.
+        num_samples: N.
+        source: File name for error messages.
+        field: Where the file's split comes from, e.g. ``"array 'split'"``.
+
+    Returns:
+        Split codes [N], and the file's own codes [N] (validated values; no split needs
+        samples) or None, for the record.
+
+    Raises:
+        DataError: for a file's split of the wrong length or with values other than 0/1/2.
+    """
+    file_codes = None
+    if raw_split is not None:
+        file_codes = _split_codes(
+            raw_split, num_samples, source=source, field=field, counted="rows"
+        )
+    return np.full(num_samples, SPLITS.index(PREDICTION_SPLIT), dtype=np.int8), file_codes
+
+
 def resolve_split(
     raw_split: np.ndarray | None,
     targets: Targets,
@@ -196,13 +270,7 @@ def resolve_split(
         )
         generated, where = True, "generated 70/15/15 split"
     else:
-        raw_split = np.asarray(raw_split)
-        if raw_split.shape[:1] != (num_samples,):
-            raise DataError(
-                f"{source}: {field}: has {raw_split.shape[0] if raw_split.ndim else 0} entries "
-                f"but there are {num_samples} labels; expected one split code per sample"
-            )
-        codes = split_codes_from_array(raw_split, source=source, field=field)
+        codes = _split_codes(raw_split, num_samples, source=source, field=field, counted="labels")
         generated, where = False, field
     check_split_sizes(codes, source=source, field=where)
     if targets.task == "classification":

@@ -31,9 +31,7 @@ def cell(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def markdown_table(
-    header: Sequence[str], rows: Iterable[Sequence[Any]], *, digits: int = 3
-) -> str:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, digits: int = 3) -> str:
     """A Markdown table, floats to ``digits`` decimals, ending in a newline."""
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(value, digits) for value in row) + " |" for row in rows]

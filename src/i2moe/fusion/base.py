@@ -1,4 +1,4 @@
-"""The fusion-backbone interface and its registry.
+"""The fusion-backbone interface and the builder that makes a backbone from its options.
 
 A fusion backbone maps the M modality embeddings of one sample batch to a fused vector:
 
@@ -12,17 +12,28 @@ Backbones run under ``torch.func.vmap`` over the expert axis (see ``i2moe.execut
 built-in backbone must be functional: no in-place writes to inputs or buffers, no Python branch
 on tensor values, no ``.item()``. Randomness (dropout, Gumbel noise) is allowed.
 
+I2MoE's training folds its P passes into the batch, pass-major (``execution.fold_passes``), so
+the rows of a batch must not interact. A backbone whose rows do (a sparse MoE layer's expert
+capacity and load-balancing loss count the tokens of a call) sets the class
+attribute ``batch_groups = True`` and takes ``forward(embeddings, *, groups: int = 1)``:
+``execution.fuse_passes`` then calls it with ``groups=P``, and it must compute each of the G
+equal blocks of B / G rows exactly as a call of its own on that block (its ``aux_loss`` the mean
+of the G blocks' losses); ``groups=1`` is the plain call.
+
 A backbone whose first step looks at one modality at a time can say so by deriving from
 :class:`SeparableFusion`; I2MoE's fast path then reuses that step across its perturbed passes.
 
-Builders are registered by name with :func:`register_fusion` and called as
-``builder(num_modalities=M, dim=D, tokens=[T_1..T_M], **options)``.
+A builder is called as ``builder(num_modalities=M, dim=D, tokens=[T_1..T_M], **options)``;
+:class:`FusionBuilder` makes one from a backbone class (or a function that computes its parts)
+whose keyword parameters are ``dim``, ``tokens`` and the options with their defaults. The
+registry of builders by name is ``i2moe.fusion.FUSIONS``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -89,29 +100,37 @@ class SeparableFusion(nn.Module):
         return self.fuse_parts(self.modality_parts(list(enumerate(embeddings))))
 
 
-FusionBuilder = Callable[..., nn.Module]
-FUSIONS: dict[str, FusionBuilder] = {}
+class FusionBuilder:
+    """Builds a backbone from the shared arguments and its options.
 
+    ``builder(num_modalities=M, dim=D, tokens=[T_1..T_M], **options)`` checks the token counts
+    against M and returns ``make(dim=D, tokens=[T_1..T_M], **options)``; ``make``'s keyword
+    parameters other than ``dim`` and ``tokens`` are the backbone's options, and their defaults
+    its defaults. An option ``make`` does not take is a ``TypeError`` naming the backbone and
+    its options.
 
-def register_fusion(name: str) -> Callable[[FusionBuilder], FusionBuilder]:
-    """Register a backbone builder under ``name`` (used by ``--fusion NAME``)."""
+    Args:
+        name: the backbone's registered name, used in messages.
+        make: a backbone class, or a function that builds the backbone's parts.
+    """
 
-    def decorator(builder: FusionBuilder) -> FusionBuilder:
-        if name in FUSIONS:
-            raise ValueError(f"fusion '{name}' is already registered")
-        FUSIONS[name] = builder
-        return builder
+    def __init__(self, name: str, make: Callable[..., nn.Module]) -> None:
+        self.name = name
+        self.make = make
+        self.options = tuple(
+            p for p in inspect.signature(make).parameters if p not in ("dim", "tokens")
+        )
 
-    return decorator
-
-
-def build_fusion(
-    name: str, *, num_modalities: int, dim: int, tokens: Sequence[int], **options
-) -> nn.Module:
-    """Build a registered backbone; an unknown name lists the valid ones."""
-    if name not in FUSIONS:
-        raise KeyError(f"unknown fusion '{name}'; valid names: {', '.join(sorted(FUSIONS))}")
-    return FUSIONS[name](num_modalities=num_modalities, dim=dim, tokens=list(tokens), **options)
+    def __call__(
+        self, *, num_modalities: int, dim: int, tokens: Sequence[int], **options: Any
+    ) -> nn.Module:
+        unknown = [option for option in options if option not in self.options]
+        if unknown:
+            raise TypeError(
+                f"fusion '{self.name}' takes no option {', '.join(map(repr, unknown))}; "
+                f"valid options: {', '.join(self.options)}"
+            )
+        return self.make(dim=dim, tokens=check_tokens(num_modalities, tokens), **options)
 
 
 def check_tokens(num_modalities: int, tokens: Sequence[int]) -> list[int]:
@@ -131,12 +150,3 @@ def as_fused(result: Fused | Tensor) -> Fused:
     if isinstance(result, tuple) and len(result) == 2:
         return Fused(*result)
     return Fused(result, result.new_zeros(()))
-
-
-def mean_pool(embedding: Tensor) -> Tensor:
-    """[B, T, D] -> [B, D]."""
-    return embedding.mean(dim=1)
-
-
-def zero_loss(like: Tensor) -> Tensor:
-    return torch.zeros((), dtype=like.dtype, device=like.device)

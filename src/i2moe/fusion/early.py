@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, FusionBuilder, SeparableFusion
 from i2moe.layers import mlp
 
 
@@ -66,7 +66,13 @@ class EarlyFusion(SeparableFusion):
     """
 
     def __init__(
-        self, *, dim: int, tokens: Sequence[int], hidden: int, num_layers: int, dropout: float
+        self,
+        *,
+        dim: int,
+        tokens: Sequence[int],
+        hidden: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
     ) -> None:
         super().__init__()
         self.tokens = list(tokens)
@@ -90,18 +96,4 @@ class EarlyFusion(SeparableFusion):
         return Fused(latent, latent.new_zeros(()))
 
 
-@register_fusion("ef")
-def early_fusion(
-    *,
-    num_modalities: int,
-    dim: int,
-    tokens: Sequence[int],
-    hidden: int = 64,
-    num_layers: int = 2,
-    dropout: float = 0.1,
-) -> EarlyFusion:
-    """Early-fusion backbone (concatenate, then MLP)."""
-    tokens = check_tokens(num_modalities, tokens)
-    return EarlyFusion(
-        dim=dim, tokens=tokens, hidden=hidden, num_layers=num_layers, dropout=dropout
-    )
+early_fusion = FusionBuilder("ef", EarlyFusion)

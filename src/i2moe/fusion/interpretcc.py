@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, FusionBuilder, SeparableFusion
 from i2moe.fusion.early import MLP
 
 
@@ -58,13 +58,13 @@ class InterpretCCFusion(SeparableFusion):
         *,
         dim: int,
         tokens: Sequence[int],
-        hidden: int,
-        num_layers: int,
-        dropout: float,
-        gate_hidden: int,
-        tau: float,
-        threshold: float,
-        hard: bool,
+        hidden: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        gate_hidden: int = 32,
+        tau: float = 1.0,
+        threshold: float = 0.5,
+        hard: bool = True,
     ) -> None:
         super().__init__()
         if tau <= 0:
@@ -126,30 +126,4 @@ class InterpretCCFusion(SeparableFusion):
         return Fused(latent, latent.new_zeros(()))
 
 
-@register_fusion("interpretcc")
-def interpretcc(
-    *,
-    num_modalities: int,
-    dim: int,
-    tokens: Sequence[int],
-    hidden: int = 64,
-    num_layers: int = 2,
-    dropout: float = 0.1,
-    gate_hidden: int = 32,
-    tau: float = 1.0,
-    threshold: float = 0.5,
-    hard: bool = True,
-) -> InterpretCCFusion:
-    """InterpretCC gated-fusion backbone (Swamy et al. 2024)."""
-    tokens = check_tokens(num_modalities, tokens)
-    return InterpretCCFusion(
-        dim=dim,
-        tokens=tokens,
-        hidden=hidden,
-        num_layers=num_layers,
-        dropout=dropout,
-        gate_hidden=gate_hidden,
-        tau=tau,
-        threshold=threshold,
-        hard=hard,
-    )
+interpretcc = FusionBuilder("interpretcc", InterpretCCFusion)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, FusionBuilder, SeparableFusion
 from i2moe.fusion.early import MLP
 
 POOLS = ("flatten", "mean")
@@ -45,11 +45,11 @@ class LateFusion(SeparableFusion):
         *,
         dim: int,
         tokens: Sequence[int],
-        hidden: int,
-        num_layers: int,
-        dropout: float,
-        pool: str,
-        combine: str,
+        hidden: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.1,
+        pool: str = "flatten",
+        combine: str = "concat",
     ) -> None:
         super().__init__()
         if pool not in POOLS:
@@ -79,26 +79,4 @@ class LateFusion(SeparableFusion):
         return Fused(latent, latent.new_zeros(()))
 
 
-@register_fusion("lf")
-def late_fusion(
-    *,
-    num_modalities: int,
-    dim: int,
-    tokens: Sequence[int],
-    hidden: int = 64,
-    num_layers: int = 2,
-    dropout: float = 0.1,
-    pool: str = "flatten",
-    combine: str = "concat",
-) -> LateFusion:
-    """Late-fusion backbone (per-modality MLPs, then concatenate or sum)."""
-    tokens = check_tokens(num_modalities, tokens)
-    return LateFusion(
-        dim=dim,
-        tokens=tokens,
-        hidden=hidden,
-        num_layers=num_layers,
-        dropout=dropout,
-        pool=pool,
-        combine=combine,
-    )
+late_fusion = FusionBuilder("lf", LateFusion)

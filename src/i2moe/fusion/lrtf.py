@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, FusionBuilder, SeparableFusion
 from i2moe.fusion.late import POOLS, pool_tokens
 
 
@@ -41,7 +41,13 @@ class LowRankTensorFusion(SeparableFusion):
     """
 
     def __init__(
-        self, *, dim: int, tokens: Sequence[int], hidden: int, rank: int, pool: str
+        self,
+        *,
+        dim: int,
+        tokens: Sequence[int],
+        hidden: int = 64,
+        rank: int = 4,
+        pool: str = "mean",
     ) -> None:
         super().__init__()
         if pool not in POOLS:
@@ -76,16 +82,4 @@ class LowRankTensorFusion(SeparableFusion):
         return Fused(latent, latent.new_zeros(()))
 
 
-@register_fusion("lrtf")
-def low_rank_tensor_fusion(
-    *,
-    num_modalities: int,
-    dim: int,
-    tokens: Sequence[int],
-    hidden: int = 64,
-    rank: int = 4,
-    pool: str = "mean",
-) -> LowRankTensorFusion:
-    """Low-rank tensor fusion backbone (Liu et al. 2018)."""
-    tokens = check_tokens(num_modalities, tokens)
-    return LowRankTensorFusion(dim=dim, tokens=tokens, hidden=hidden, rank=rank, pool=pool)
+low_rank_tensor_fusion = FusionBuilder("lrtf", LowRankTensorFusion)

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import check_tokens, register_fusion
+from i2moe.fusion.base import FusionBuilder
 from i2moe.fusion.switchgate import ExpertFFN, SparseTransformerFusion, rows_per_group
 
 
@@ -141,10 +141,8 @@ class MoEPlusPlus(nn.Module):
         return out.view(b, t, d), aux, logits.view(b, t, self.total)
 
 
-@register_fusion("moepp")
-def moepp(
+def moepp_fusion(
     *,
-    num_modalities: int,
     dim: int,
     tokens: Sequence[int],
     num_experts: int = 4,
@@ -158,8 +156,9 @@ def moepp(
     mlp_ratio: float = 2.0,
     dropout: float = 0.1,
 ) -> SparseTransformerFusion:
-    """MoE++ backbone: transformer fusion with MoE++ feed-forwards (Jin et al. 2024)."""
-    tokens = check_tokens(num_modalities, tokens)
+    """``num_layers`` sparse blocks, each feed-forward a :class:`MoEPlusPlus` whose FFN experts
+    are ``int(mlp_ratio * D)`` wide, with a gating residual from the second layer on; the other
+    options are those of :class:`MoEPlusPlus` and :class:`SparseTransformerFusion`."""
     hidden = int(dim * mlp_ratio)
     moes = [
         MoEPlusPlus(
@@ -179,3 +178,6 @@ def moepp(
     return SparseTransformerFusion(
         dim=dim, tokens=tokens, moes=moes, num_heads=num_heads, dropout=dropout
     )
+
+
+moepp = FusionBuilder("moepp", moepp_fusion)

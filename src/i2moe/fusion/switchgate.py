@@ -44,7 +44,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, FusionBuilder
 from i2moe.fusion.transformer import SelfAttention
 
 
@@ -261,10 +261,8 @@ class SparseTransformerFusion(nn.Module):
         return Fused(torch.cat(pooled, dim=-1), torch.stack(aux_losses).mean())
 
 
-@register_fusion("switchgate")
-def switchgate(
+def switchgate_fusion(
     *,
-    num_modalities: int,
     dim: int,
     tokens: Sequence[int],
     num_experts: int = 4,
@@ -274,8 +272,9 @@ def switchgate(
     mlp_ratio: float = 2.0,
     dropout: float = 0.1,
 ) -> SparseTransformerFusion:
-    """SwitchGate backbone: transformer fusion with Switch (top-1) MoE feed-forwards."""
-    tokens = check_tokens(num_modalities, tokens)
+    """``num_layers`` sparse blocks, each feed-forward a :class:`SwitchMoE` whose experts are
+    ``int(mlp_ratio * D)`` wide; the other options are those of :class:`SwitchMoE` and
+    :class:`SparseTransformerFusion`."""
     hidden = int(dim * mlp_ratio)
     moes = [
         SwitchMoE(dim, num_experts, hidden, capacity_factor, dropout) for _ in range(num_layers)
@@ -283,3 +282,6 @@ def switchgate(
     return SparseTransformerFusion(
         dim=dim, tokens=tokens, moes=moes, num_heads=num_heads, dropout=dropout
     )
+
+
+switchgate = FusionBuilder("switchgate", switchgate_fusion)

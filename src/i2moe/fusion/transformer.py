@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from i2moe.fusion.base import Fused, SeparableFusion, check_tokens, register_fusion
+from i2moe.fusion.base import Fused, FusionBuilder, SeparableFusion
 
 
 class SelfAttention(nn.Module):
@@ -136,23 +136,4 @@ class TransformerFusion(SeparableFusion):
         return Fused(torch.cat(pooled, dim=-1), x.new_zeros(()))
 
 
-@register_fusion("transformer")
-def transformer(
-    *,
-    num_modalities: int,
-    dim: int,
-    tokens: Sequence[int],
-    num_layers: int = 2,
-    num_heads: int = 4,
-    mlp_ratio: float = 2.0,
-    dropout: float = 0.1,
-) -> TransformerFusion:
-    """MulT-style transformer fusion backbone."""
-    return TransformerFusion(
-        dim=dim,
-        tokens=check_tokens(num_modalities, tokens),
-        num_layers=num_layers,
-        num_heads=num_heads,
-        mlp_ratio=mlp_ratio,
-        dropout=dropout,
-    )
+transformer = FusionBuilder("transformer", TransformerFusion)

@@ -5,7 +5,7 @@ weights and contributions (paper Figure 3), the distribution of the weights (Fig
 expert against the weighted model (Figure 5), expert agreement (Table 3) and modality
 sensitivity, as CSV/JSON files, PNG figures and one self-contained ``report.html``.
 
-The steps are importable on their own: :mod:`~i2moe.interpret.collect` (running the model),
+The steps are importable on their own: :mod:`~i2moe.interpret.outputs` (running the model),
 :mod:`~i2moe.interpret.analysis` (the numbers), :mod:`~i2moe.interpret.files` (writing them),
 :mod:`~i2moe.interpret.figures` (PNG), :mod:`~i2moe.interpret.report` (HTML), and
 :mod:`~i2moe.interpret.attribution` (which interaction a prediction rests on). This module
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from i2moe.model import I2MoE
 
 _LAZY = {
-    "SplitOutputs": "i2moe.interpret.collect",
-    "collect": "i2moe.interpret.collect",
+    "SplitOutputs": "i2moe.interpret.outputs",
+    "collect": "i2moe.interpret.outputs",
     "Explanation": "i2moe.interpret.analysis",
     "analyse": "i2moe.interpret.analysis",
     "write_tables": "i2moe.interpret.files",
@@ -86,8 +86,8 @@ def explain(
         ValueError: for a model without experts, an unknown sample, or a bad tolerance.
     """
     from i2moe.interpret.analysis import analyse
-    from i2moe.interpret.collect import collect
     from i2moe.interpret.files import write_explanation
+    from i2moe.interpret.outputs import collect
 
     outputs = collect(model, data, draws=draws, seed=seed, batch_size=batch_size)
     explanation = analyse(outputs, **options)

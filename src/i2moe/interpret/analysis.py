@@ -1,6 +1,6 @@
 """The explanation of an I2MoE model on a data split (docs/method.md section 5):
 :class:`Explanation`, and :func:`analyse`, which derives it from the model's outputs
-(:mod:`i2moe.interpret.collect`).
+(:mod:`i2moe.interpret.outputs`).
 
 Shape letters: N samples, S samples shown in a table, E experts (n+2), M modalities (n),
 C outputs.
@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from i2moe.interpret.collect import SplitOutputs
+from i2moe.interpret.outputs import SplitOutputs
 from i2moe.interpret.rules import (
     expert_contributions,
     experts_agree,
@@ -232,7 +232,7 @@ def analyse(
     groups: Mapping[str, Sequence[Any]] | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> Explanation:
-    """Turn what the model said (:func:`~i2moe.interpret.collect.collect`) into the explanation.
+    """Turn what the model said (:func:`~i2moe.interpret.outputs.collect`) into the explanation.
 
     Args:
         outputs: the model's outputs on a split.

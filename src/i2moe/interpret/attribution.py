@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from i2moe.interpret.collect import PooledOutputs, collect, collect_pooled
+from i2moe.interpret.outputs import PooledOutputs, collect, collect_pooled
 from i2moe.interpret.probes import fit_probes
 
 if TYPE_CHECKING:

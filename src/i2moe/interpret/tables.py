@@ -19,7 +19,7 @@ from torch import Tensor
 from i2moe.metrics import metric_inputs, task_metrics
 
 if TYPE_CHECKING:
-    from i2moe.interpret.collect import SplitOutputs
+    from i2moe.interpret.outputs import SplitOutputs
 
 MODEL_ROW = "model"  # the weighted model's row in the performance table
 AGREEMENT_ROWS = ("agree", "disagree")

@@ -6,7 +6,9 @@ finished run (``load_run``, ``evaluate_run``, ``predict_run``).
 - :mod:`~i2moe.runs.checks`: everything checked before a run folder is touched;
 - :mod:`~i2moe.runs.files`: the run folder's files, written atomically;
 - :mod:`~i2moe.runs.inference`: loading a run, evaluating and predicting with it;
-- :mod:`~i2moe.runs.explain`: a run's interpretation folder.
+- :mod:`~i2moe.runs.explain`: a run's interpretation folder;
+- :mod:`~i2moe.runs.robustness`: the run with each subset of its modalities present;
+- :mod:`~i2moe.runs.model_card`: ``MODEL_CARD.md``, made from the folder's files.
 """
 
 import importlib
@@ -21,11 +23,15 @@ _EXPORTS = {
     "fit_grid": "grid",
     "fit_one": "fitting",
     "load_checkpoint": "inference",
+    "model_card": "model_card",
     "load_run": "inference",
     "predict_run": "inference",
     "predict_split": "inference",
+    "robustness": "robustness",
+    "robustness_run": "robustness",
     "run_data": "inference",
     "write_interpretation": "explain",
+    "write_model_card": "model_card",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -17,7 +17,7 @@ import lightning as L
 from i2moe.config import ConfigError, RunConfig, config_to_dict
 from i2moe.data.base import DataBundle
 from i2moe.runs.files import RunError, read_checkpoint
-from i2moe.training.loop import hardware_options, quiet_lightning
+from i2moe.training.loop import LOGGERS, check_loggers, hardware_options, quiet_lightning
 from i2moe.training.module import FusionLightningModule
 
 # What may differ between a run and the command that resumes it: the length of training, the
@@ -31,6 +31,7 @@ RESUMABLE_FIELDS: tuple[str, ...] = (
     "train.strategy",
     "train.num_nodes",
     "train.num_workers",
+    "train.loggers",
     "model.execution",
     "model.expert_chunk_size",
 )
@@ -126,6 +127,12 @@ def check_settings(config: RunConfig, origins: Mapping[str, str] | None = None) 
         if not _number(value, positive=positive):
             expected = "a positive number" if positive else "a number >= 0"
             raise _fail(origins, name, value, expected)
+    if not isinstance(train.loggers, list) or not all(isinstance(n, str) for n in train.loggers):
+        raise _fail(origins, "train.loggers", train.loggers, f"a list of {', '.join(LOGGERS)}")
+    try:
+        check_loggers(train.loggers)
+    except ValueError as error:
+        raise ConfigError(f"{_field(origins, 'train.loggers')}: {error}") from None
     clip = train.gradient_clip
     if clip is not None and not _number(clip, positive=True):
         raise _fail(origins, "train.gradient_clip", clip, "a positive number (a norm) or null")

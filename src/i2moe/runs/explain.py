@@ -77,7 +77,7 @@ def interpret_run(
         reference=bundle.train,
         seed=seed,
     )
-    return explain(
+    explanation = explain(
         module.model,
         dataset,
         output_dir,
@@ -91,6 +91,11 @@ def interpret_run(
         seed=seed,
         context={"run": str(run_dir), "data": data or config.data.name, "split": split},
     )
+    if Path(output_dir) == default_output(run_dir) and (Path(run_dir) / "metrics.json").exists():
+        from i2moe.runs.model_card import write_model_card
+
+        write_model_card(run_dir)  # the card shows the test split's attribution
+    return explanation
 
 
 def write_interpretation(

@@ -47,6 +47,7 @@ from i2moe.runs.files import (
     write_atomic,
 )
 from i2moe.runs.inference import run_info, write_predictions
+from i2moe.runs.model_card import write_model_card
 from i2moe.training.distributed import is_primary_process
 from i2moe.training.loop import train_module
 from i2moe.training.module import FusionLightningModule
@@ -120,6 +121,7 @@ def fit_one(
     if interpret and isinstance(module.model, I2MoE):
         write_interpretation(output, "test", bundle=bundle, seed=seed)
     write_atomic(output / "metrics.json", json.dumps(metrics, indent=2))
+    write_model_card(output)
     return metrics
 
 
@@ -216,4 +218,6 @@ def fit(
             bundle=bundle if seed == first else None,
         )
     summarise(per_seed, output)
+    if primary:
+        write_model_card(output)
     return per_seed

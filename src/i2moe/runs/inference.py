@@ -2,66 +2,62 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from i2moe.config import RunConfig
 from i2moe.data.base import DataBundle
 from i2moe.data.load import load_data
+from i2moe.data.validate import PREDICTION_SPLIT
 from i2moe.model import I2MoE
 from i2moe.runs.checks import check_data_options
 from i2moe.runs.files import RunError, read_checkpoint, read_json, write_atomic
+from i2moe.spec import SPLITS
 from i2moe.training.module import FusionLightningModule, spec_dicts
+
+if TYPE_CHECKING:
+    from i2moe.interpret.attribution import Attribution
+
+log = logging.getLogger(__name__)
+
+PREDICTION_SUFFIXES = (".csv", ".parquet")
+# Rows per model call, attribution and written part of a prediction file.
+PREDICTION_BATCH = 4096
+MODEL_BATCH = 256
 
 
 def run_info(bundle: DataBundle) -> dict[str, Any]:
     """What ``run.json`` records of the data: enough to check and prepare other data."""
     statistics = bundle.meta.get("standardization") or {}
-    return {
+    info = {
         "dataset": bundle.name,
         "task": bundle.task,
         "num_outputs": bundle.num_outputs,
         "modalities": spec_dicts(bundle.modalities),
         "class_names": bundle.class_names,
+        "split_sizes": {split: len(bundle.split(split)) for split in SPLITS},
         # The training split's feature statistics, so new data is scaled as the run's was.
         "standardization": {
             name: {"mean": np.asarray(s["mean"]).tolist(), "std": np.asarray(s["std"]).tolist()}
             for name, s in statistics.items()
         },
     }
-
-
-def restandardize(bundle: DataBundle, statistics: dict[str, dict[str, list[float]]]) -> None:
-    """Re-scale a bundle read on its own statistics to the run's training statistics.
-
-    Readers standardise each vector modality with the training split of the file they read;
-    a model must see new data scaled like its own training data: x = z * s_new + m_new, then
-    (x - m_run) / s_run. Only modalities with statistics on both sides are touched.
-    """
-    own = bundle.meta.get("standardization") or {}
-    for name, run_stats in statistics.items():
-        if name not in own:
-            continue
-        mean_new = torch.as_tensor(np.asarray(own[name]["mean"]), dtype=torch.float32)
-        std_new = torch.as_tensor(np.asarray(own[name]["std"]), dtype=torch.float32)
-        mean_run = torch.tensor(run_stats["mean"], dtype=torch.float32)
-        std_run = torch.tensor(run_stats["std"], dtype=torch.float32)
-        if torch.equal(mean_new, mean_run) and torch.equal(std_new, std_run):
-            continue  # the run's own data: already in its units, leave it bit for bit
-        for split in ("train", "val", "test"):
-            dataset = bundle.split(split)
-            arrays = getattr(dataset, "arrays", None)
-            if arrays is None or name not in arrays:
-                continue
-            present = dataset.observed[:, dataset.names.index(name)]  # missing rows stay 0
-            raw = arrays[name][present] * std_new + mean_new
-            arrays[name][present] = (raw - mean_run) / std_run
-    bundle.meta["standardization"] = statistics
+    if "categories" in bundle.meta:  # a table: other tables are encoded as this one was
+        info["encoding"] = {
+            "categories": {k: list(v) for k, v in bundle.meta["categories"].items()},
+            "medians": {k: np.asarray(v).tolist() for k, v in bundle.meta["medians"].items()},
+        }
+    return info
 
 
 @torch.no_grad()
@@ -89,31 +85,88 @@ def predict_split(
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
+@dataclass
+class PredictionRows:
+    """What the rows of a prediction file say besides the model: who they are and their labels.
+
+    Attributes:
+        sample_ids: one id per row (the ``id`` column).
+        class_names: the run's names of its classes (or labels), for ``prediction`` and the
+            ``prob_`` / ``pred_`` columns; None: the class ids.
+        labelled: the rows carry labels (the ``target`` columns).
+        target_names: names of the labels' class ids (the file's own text labels, else the
+            run's names); None: the ids.
+        file_split: each row's split code in its file (the ``split`` and ``sample`` columns),
+            or None when the file has no split.
+    """
+
+    sample_ids: Sequence[Any]
+    class_names: Sequence[str] | None = None
+    labelled: bool = True
+    target_names: Sequence[str] | None = None
+    file_split: np.ndarray | None = None
+
+    def positions(self) -> np.ndarray | None:
+        """Each row's position within its file split (None without a split)."""
+        if self.file_split is None:
+            return None
+        positions = np.zeros(len(self.file_split), dtype=np.int64)
+        for code in range(len(SPLITS)):
+            rows = np.flatnonzero(self.file_split == code)
+            positions[rows] = np.arange(len(rows))
+        return positions
+
+
 def prediction_frame(
-    module: FusionLightningModule, result: dict[str, Any], class_names=None
+    module: FusionLightningModule,
+    result: dict[str, Any],
+    rows: PredictionRows,
+    *,
+    attribution: Attribution | None = None,
+    positions: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """One row per sample: prediction columns, target, and each expert's weight."""
+    """One row per sample (``docs/predictions.md``): ``id``; ``split`` and ``sample`` when the
+    rows have a file split; the prediction, probabilities and labels; ``attr_<interaction>``
+    (``attribution``), ``weight_<expert>`` and ``observed_<modality>``.
+
+    Args:
+        module: the run's model.
+        result: :func:`predict_split` of the rows.
+        rows: the rows' ids, names and split, one per row of ``result``.
+        attribution: the rows' attribution by the run's default method, if any.
+        positions: the rows' positions within their file split (with ``rows.file_split``).
+    """
     task = module.task
-    prediction = result["prediction"]
-    frame = pd.DataFrame({"sample": np.arange(len(prediction))})
+    prediction = result["prediction"].float()
+    names = list(rows.class_names) if rows.class_names else list(range(prediction.shape[1]))
+    frame = pd.DataFrame({"id": [_plain(i) for i in rows.sample_ids]})
+    if rows.file_split is not None:
+        frame["split"] = [SPLITS[code] for code in rows.file_split]
+        frame["sample"] = positions
+    target = result["target"]
     if task == "classification":
         probabilities = prediction.softmax(-1).numpy()
-        labels = probabilities.argmax(-1)
-        frame["prediction"] = [class_names[i] for i in labels] if class_names else labels
-        frame["target"] = result["target"].numpy()
-        for c in range(probabilities.shape[1]):
-            name = class_names[c] if class_names else c
+        frame["prediction"] = [names[c] for c in probabilities.argmax(-1)]
+        for c, name in enumerate(names):
             frame[f"prob_{name}"] = probabilities[:, c]
+        if rows.labelled:
+            ids = target.reshape(-1).numpy()
+            frame["target"] = [rows.target_names[i] for i in ids] if rows.target_names else ids
     elif task == "multilabel":
         probabilities = prediction.sigmoid().numpy()
-        for c in range(probabilities.shape[1]):
-            name = class_names[c] if class_names else c
+        for c, name in enumerate(names):
             frame[f"prob_{name}"] = probabilities[:, c]
             frame[f"pred_{name}"] = (probabilities[:, c] > 0.5).astype(int)
-            frame[f"target_{name}"] = result["target"][:, c].numpy().astype(int)
+        if rows.labelled:
+            for c, name in enumerate(names):
+                frame[f"target_{name}"] = target[:, c].numpy().astype(int)
     else:
         frame["prediction"] = prediction[:, 0].numpy()
-        frame["target"] = result["target"].reshape(-1).numpy()
+        if rows.labelled:
+            frame["target"] = target.reshape(-1).numpy()
+    if attribution is not None:
+        for index, name in enumerate(attribution.names):
+            frame[f"attr_{name}"] = attribution.scores[:, index]
     if "weights" in result:
         for e, name in enumerate(module.model.expert_names):
             frame[f"weight_{name}"] = result["weights"][:, e].numpy()
@@ -122,23 +175,190 @@ def prediction_frame(
     return frame
 
 
-def weights_frame(module: FusionLightningModule, result: dict[str, Any]) -> pd.DataFrame:
-    """``sample``, then ``uni_<modality>`` ..., ``syn``, ``red``: one row per sample."""
-    frame = pd.DataFrame({"sample": np.arange(len(result["weights"]))})
-    for e, name in enumerate(module.model.expert_names):
-        frame[name] = result["weights"][:, e].numpy()
-    return frame
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def attribution_method(module: FusionLightningModule) -> str | None:
+    """The run's default attribution method (``i2moe.interpret.attribution.default_method``),
+    or None for a vanilla model (no experts)."""
+    if not isinstance(module.model, I2MoE):
+        return None
+    from i2moe.interpret.attribution import default_method
+
+    return default_method(module.model)
+
+
+def needs_reference(method: str | None) -> bool:
+    """Whether ``method`` fits something on the run's training split (the rule's probes)."""
+    return method is not None and method.startswith("rule")
+
+
+def prediction_frames(
+    module: FusionLightningModule,
+    dataset: Dataset,
+    rows: PredictionRows,
+    *,
+    method: str | None = None,
+    reference: Dataset | None = None,
+    seed: int = 0,
+    batch_size: int = PREDICTION_BATCH,
+) -> Iterator[pd.DataFrame]:
+    """:func:`prediction_frame` of ``dataset``, ``batch_size`` rows at a time, in its order.
+
+    Args:
+        module: the run's model.
+        dataset: the rows to predict.
+        rows: their ids, names and split.
+        method: the attribution method of the ``attr_`` columns (None: no such columns).
+        reference: the split the method fits on (the run's training split), for the rule.
+        seed: seed of the attribution (the run's, as in its interpretation).
+        batch_size: rows per model call, attribution and frame.
+
+    Raises:
+        ValueError: ``batch_size`` below 1, or a method that needs a reference without one.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size}: expected a whole number of rows >= 1")
+    if needs_reference(method) and reference is None:
+        raise ValueError(f"attribution method {method!r} needs the run's training split")
+    positions = rows.positions()
+    total = len(dataset)  # type: ignore[arg-type]
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        chunk = Subset(dataset, range(start, stop))
+        result = predict_split(module, chunk, batch_size=min(batch_size, MODEL_BATCH))
+        attribution = None
+        if method is not None:
+            from i2moe.interpret.attribution import attribute
+
+            scores = attribute(module.model, chunk, [method], reference=reference, seed=seed)
+            attribution = scores[method]
+        part = PredictionRows(
+            sample_ids=rows.sample_ids[start:stop],
+            class_names=rows.class_names,
+            labelled=rows.labelled,
+            target_names=rows.target_names,
+            file_split=None if rows.file_split is None else rows.file_split[start:stop],
+        )
+        frame = prediction_frame(
+            module,
+            result,
+            part,
+            attribution=attribution,
+            positions=None if positions is None else positions[start:stop],
+        )
+        frame.index = pd.RangeIndex(start, stop)
+        yield frame
+
+
+def check_prediction_output(output: Path, data: str | None = None) -> None:
+    """Refuse an output of an unsupported type, a folder, or the data file itself.
+
+    Raises:
+        ValueError: naming the output and the expected form.
+    """
+    if output.suffix.lower() not in PREDICTION_SUFFIXES:
+        raise ValueError(
+            f"{output}: unsupported output type '{output.suffix}'; expected a file ending in "
+            f"{' or '.join(PREDICTION_SUFFIXES)}"
+        )
+    if output.is_dir():
+        raise ValueError(f"{output}: is a folder; expected a file name for the predictions")
+    if data is not None and Path(data).exists() and output.resolve() == Path(data).resolve():
+        raise ValueError(
+            f"{output}: is the data file being predicted; expected another file for the predictions"
+        )
+
+
+def write_prediction_rows(frames: Iterable[pd.DataFrame], output: Path) -> int:
+    """Write the frames one after the other to ``output`` (``.csv``: appended; ``.parquet``:
+    one row group each) through a temporary file beside it, moved into place at the end: an
+    existing file is replaced only by a complete one, and a failure leaves it as it was.
+
+    Returns:
+        The number of rows written.
+    """
+    check_prediction_output(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    os.close(fd)
+    count = 0
+    try:
+        if output.suffix.lower() == ".csv":
+            with open(tmp, "w", encoding="utf-8", newline="") as file:
+                for frame in frames:
+                    frame.to_csv(file, header=count == 0, index=False)
+                    count += len(frame)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            try:
+                for frame in frames:
+                    if writer is None:
+                        schema = pa.Schema.from_pandas(frame, preserve_index=False)
+                        writer = pq.ParquetWriter(tmp, schema)
+                    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+                    writer.write_table(table)
+                    count += len(frame)
+            finally:
+                if writer is not None:
+                    writer.close()
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return count
 
 
 def write_predictions(
-    module: FusionLightningModule, bundle: DataBundle, split: str, output: Path
+    module: FusionLightningModule,
+    bundle: DataBundle,
+    split: str,
+    output: Path,
+    *,
+    attribution: bool = True,
+    seed: int = 0,
 ) -> None:
-    result = predict_split(module, bundle.split(split))
-    frame = prediction_frame(module, result, bundle.class_names)
-    write_atomic(output / "predictions.csv", frame.to_csv(index=False))
-    if "weights" in result:
-        weights = weights_frame(module, result).to_csv(index=False)
-        write_atomic(output / "interpretation" / "weights.csv", weights)
+    """``predictions.csv`` of a split (the columns of ``i2moe predict``, with ``split`` and
+    ``sample``, its position in the split) and, for an I2MoE, ``interpretation/weights.csv``.
+
+    Args:
+        module: the trained model.
+        bundle: the run's data; its training split is the attribution's reference.
+        split: the split to predict.
+        output: the run folder.
+        attribution: write the ``attr_`` columns (the run's default attribution method).
+        seed: seed of the attribution (the run's).
+    """
+    dataset = bundle.split(split)
+    rows = PredictionRows(
+        sample_ids=_sample_ids(dataset),
+        class_names=bundle.class_names,
+        target_names=bundle.class_names,
+        file_split=np.full(len(dataset), SPLITS.index(split), dtype=np.int8),  # type: ignore[arg-type]
+    )
+    method = attribution_method(module) if attribution else None
+    frames = prediction_frames(
+        module, dataset, rows, method=method, reference=bundle.train, seed=seed
+    )
+    frame = pd.concat(list(frames))
+    write_prediction_rows([frame], output / "predictions.csv")
+    weight_columns = [f"weight_{name}" for name in getattr(module.model, "expert_names", [])]
+    if weight_columns:
+        weights = frame[["sample", *weight_columns]].rename(
+            columns=lambda column: column.removeprefix("weight_")
+        )
+        write_atomic(output / "interpretation" / "weights.csv", weights.to_csv(index=False))
+
+
+def _sample_ids(dataset: Dataset) -> list[Any]:
+    """The dataset's ``sample_ids`` when it has one per row, else the row positions."""
+    ids = getattr(dataset, "sample_ids", None)
+    size = len(dataset)  # type: ignore[arg-type]
+    return list(ids) if ids is not None and len(ids) == size else list(range(size))
 
 
 def load_run(run: str | Path) -> tuple[FusionLightningModule, RunConfig, dict[str, Any]]:
@@ -189,62 +409,269 @@ def load_checkpoint(path: str | Path) -> FusionLightningModule:
     return module
 
 
-def run_data(config: RunConfig, info: dict[str, Any], data: str | None) -> DataBundle:
-    """The run's own data (same seed, so the same split), or another file checked against it."""
+def run_data(
+    config: RunConfig,
+    info: dict[str, Any],
+    data: str | None,
+    *,
+    for_prediction: bool = False,
+    mapping: str | Path | None = None,
+) -> DataBundle:
+    """The run's own data (same seed, so the same split), or another file checked against it.
+
+    Other data is read as the run read its own: scaled with the run's training statistics, a
+    table with the run's column mapping, categories and medians.
+
+    Args:
+        config: the run's configuration.
+        info: the run's data description (``run.json``).
+        data: another dataset or file (default: the run's own data).
+        for_prediction: read ``data`` to be predicted (labels and split optional, every row
+            in ``bundle.test`` in file order; see :func:`i2moe.data.load.load_data`); labels
+            it has are checked against the run's classes.
+        mapping: a YAML column mapping for a table ``data`` (default: the run's, when the run
+            read a table).
+
+    Raises:
+        RunError: the data's modalities, per-sample shapes or labels do not fit the run.
+        DataError, ConfigError: the data cannot be read, or a table has no column mapping.
+    """
     from i2moe.data.load import TABLE_SUFFIXES
 
     seed = config.train.seeds[0]
-    options = config.data.options if data is None else {}
-    if data is not None and {Path(data).suffix, Path(config.data.name).suffix} <= set(
-        TABLE_SUFFIXES
-    ):
-        options = config.data.options  # another table of the run's form: the same mapping
+    options: dict[str, Any] = dict(config.data.options) if data is None else {}
+    is_table = data is not None and Path(data).suffix in TABLE_SUFFIXES
+    if is_table and mapping is not None:
+        options = {"mapping": str(mapping)}
+    elif is_table and Path(config.data.name).suffix in TABLE_SUFFIXES:
+        options = dict(config.data.options)  # another table of the run's form: the same mapping
     elif (
         data is not None and data.startswith("paper:") and "sequence_chunks" in config.data.options
     ):
         # The same paper dataset from another folder: feed its vectors as the run did.
         options = {"sequence_chunks": config.data.options["sequence_chunks"]}
-    check_data_options(data or config.data.name, options)
-    bundle = load_data(data or config.data.name, task=info["task"], seed=seed, **options)
+    source = data or config.data.name
+    check_data_options(source, options)
+    if is_table and "encoding" in info:
+        options |= {
+            "categories": info["encoding"]["categories"],
+            "medians": info["encoding"]["medians"],
+        }
+    # Other data is scaled with the run's training statistics, as the run's own data was.
+    statistics = info.get("standardization") if data is not None else None
+    bundle = load_data(
+        source,
+        task=info["task"],
+        seed=seed,
+        statistics=statistics,
+        for_prediction=for_prediction,
+        **options,
+    )
     expected = [(m["name"], list(m["shape"])) for m in info["modalities"]]
     found = [(m.name, list(m.shape)) for m in bundle.modalities]
     if found != expected:
         raise RunError(
-            f"{data or config.data.name}: has the modalities {found}; expected the run's "
-            f"{expected} (names and per-sample shapes)"
+            f"{source}: has the modalities {found}; expected the run's {expected} (names and "
+            f"per-sample shapes): {_first_difference(bundle, expected)}"
         )
-    if data is not None and info.get("standardization"):
-        restandardize(bundle, info["standardization"])
+    if for_prediction and bundle.meta.get("labelled", True):
+        _check_labels(bundle, info, source)
     return bundle
 
 
+def _modality_field(bundle: DataBundle, name: str) -> str:
+    """How a modality of ``bundle`` is named in a message: its array, or its table columns."""
+    columns = bundle.meta.get("columns", {}).get(name)
+    if columns is None:
+        return f"array '{name}'"
+    shown = ", ".join(columns[:5]) + (", ..." if len(columns) > 5 else "")
+    return f"modality '{name}' (columns {shown})"
+
+
+def _first_difference(bundle: DataBundle, expected: list[tuple[str, list[int]]]) -> str:
+    wanted = dict(expected)
+    for spec in bundle.modalities:
+        if spec.name not in wanted:
+            return f"{_modality_field(bundle, spec.name)} is not a modality of the run"
+        if list(spec.shape) != wanted[spec.name]:
+            return (
+                f"{_modality_field(bundle, spec.name)} has the per-sample shape "
+                f"{list(spec.shape)}; the run's is {wanted[spec.name]}"
+            )
+    missing = [name for name in wanted if name not in bundle.modality_names]
+    return f"the run's modality '{missing[0]}' is missing" if missing else "another order"
+
+
+def _check_labels(bundle: DataBundle, info: dict[str, Any], source: str) -> None:
+    """Labels carried along with data to predict must be labels of the run's outputs."""
+    num_outputs = int(info["num_outputs"])
+    if bundle.task == "multilabel" and bundle.num_outputs != num_outputs:
+        raise RunError(
+            f"{source}: the labels have {bundle.num_outputs} columns; expected the run's "
+            f"{num_outputs} labels"
+        )
+    if bundle.task != "classification":
+        return
+    run_names = info.get("class_names")
+    if bundle.class_names is not None:  # text labels: compared by name
+        unknown = sorted(set(bundle.class_names) - set(run_names or bundle.class_names))
+        if unknown:
+            log.warning(
+                "%s: the labels %s are not among the run's classes %s", source, unknown, run_names
+            )
+    elif bundle.num_outputs > num_outputs:
+        raise RunError(
+            f"{source}: the labels hold the class id {bundle.num_outputs - 1}; expected ids "
+            f"0..{num_outputs - 1}, the run's {num_outputs} classes"
+        )
+
+
+class WithoutModalities(Dataset):
+    """A split whose items have some modalities marked missing (``observed`` False) for every
+    sample: the model's missing-modality path, no retraining.
+
+    Args:
+        dataset: a split of i2moe items.
+        missing: [M] bool, True for the modalities to mark missing.
+    """
+
+    def __init__(self, dataset: Dataset, missing: torch.Tensor) -> None:
+        self.dataset = dataset
+        self.missing = missing.bool()
+        self.sample_ids = getattr(dataset, "sample_ids", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.dataset[index]
+        observed = torch.as_tensor(item["observed"], dtype=torch.bool)
+        return {**item, "observed": observed & ~self.missing}
+
+
+def missing_mask(modality_names: Sequence[str], drop: Sequence[str]) -> torch.Tensor:
+    """[M] bool, True for the modalities named in ``drop``.
+
+    Raises:
+        ValueError: ``drop`` names a modality the run does not have, or every modality.
+    """
+    valid = ", ".join(modality_names)
+    unknown = [name for name in drop if name not in modality_names]
+    if unknown:
+        raise ValueError(
+            f"cannot drop {', '.join(map(repr, unknown))}: not a modality of the run; "
+            f"expected names from: {valid}"
+        )
+    missing = torch.tensor([name in drop for name in modality_names], dtype=torch.bool)
+    if bool(missing.all()):
+        raise ValueError(
+            f"cannot drop every modality ({valid}): nothing would be left to predict from; "
+            f"expected at most {len(modality_names) - 1} of: {valid}"
+        )
+    return missing
+
+
 def evaluate_run(
-    run: str | Path, *, data: str | None = None, split: str = "test"
+    run: str | Path, *, data: str | None = None, split: str = "test", drop: Sequence[str] = ()
 ) -> dict[str, float]:
-    """Metrics of a run's best checkpoint on a split of its data (or of ``data``)."""
+    """Metrics of a run's best checkpoint on a split of its data (or of ``data``).
+
+    Args:
+        run: the run folder (one seed).
+        data: another data file with the run's modalities (default: the run's own data).
+        split: "train", "val" or "test".
+        drop: modalities marked missing for every sample (:class:`WithoutModalities`).
+
+    Raises:
+        RunError: not a run folder, or a damaged file in it.
+        ValueError: ``drop`` names an unknown modality, or every modality.
+    """
     from i2moe.metrics import metric_inputs, task_metrics
 
     module, config, info = load_run(run)
+    missing = missing_mask([m["name"] for m in info["modalities"]], drop)
     bundle = run_data(config, info, data)
-    result = predict_split(module, bundle.split(split))
+    dataset = bundle.split(split)
+    result = predict_split(module, WithoutModalities(dataset, missing) if drop else dataset)
     metrics = task_metrics(module.task, module.num_outputs, sync=False)
     metrics.update(*metric_inputs(module.task, result["prediction"], result["target"]))
     return {k: float(v) for k, v in metrics.compute().items()}
 
 
-def predict_run(run: str | Path, *, data: str, output: str | Path) -> pd.DataFrame:
-    """Predictions and expert weights for every sample of ``data`` (all splits) as a CSV."""
-    module, config, info = load_run(run)
-    bundle = run_data(config, info, data)
-    frames = []
-    for split in ("train", "val", "test"):
-        frame = prediction_frame(
-            module, predict_split(module, bundle.split(split)), info["class_names"]
-        )
-        frame.insert(0, "split", split)
-        frames.append(frame)
-    result = pd.concat(frames, ignore_index=True)
+def predict_run(
+    run: str | Path,
+    *,
+    data: str,
+    output: str | Path,
+    batch_size: int = PREDICTION_BATCH,
+    attribution: bool = True,
+    mapping: str | Path | None = None,
+) -> int:
+    """Predict every row of ``data`` once, in file order, into a CSV or Parquet file.
+
+    The columns are described in ``docs/predictions.md``. The data may lack labels and a
+    split; labels it has are carried into ``target`` columns (``i2moe test`` scores).
+
+    Args:
+        run: the run folder (one seed).
+        data: a ``.npz`` file, a CSV/Parquet table (read with the run's column mapping), or a
+            bundled or paper dataset (its train, val and test rows one after the other).
+        output: the file to write, ``.csv`` or ``.parquet``; an existing one is replaced
+            only when the new one is complete.
+        batch_size: rows per model call, attribution and written part.
+        attribution: write the ``attr_`` columns (the run's default attribution method; the
+            rule fits its probes on the run's training data, which must be readable).
+        mapping: a YAML column mapping for a table (default: the run's).
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        RunError: not a run folder, data that does not fit the run, or the run's training
+            data unreadable when the attribution needs it.
+        DataError, ConfigError: the data cannot be read.
+        ValueError: an unsupported output, or ``batch_size`` below 1.
+    """
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(output, index=False)
-    return result
+    check_prediction_output(output, data)
+    if batch_size < 1:
+        raise ValueError(f"batch size {batch_size}: expected a whole number of rows >= 1")
+    module, config, info = load_run(run)
+    bundle = run_data(config, info, data, for_prediction=True, mapping=mapping)
+    method = attribution_method(module) if attribution else None
+    reference = _training_split(run, config, info, method) if needs_reference(method) else None
+    dataset = bundle.split(PREDICTION_SPLIT)
+    rows = PredictionRows(
+        sample_ids=_sample_ids(dataset),
+        class_names=info.get("class_names"),
+        labelled=bool(bundle.meta.get("labelled", True)),
+        target_names=bundle.class_names or info.get("class_names"),
+        file_split=bundle.meta.get("file_split"),
+    )
+    frames = prediction_frames(
+        module,
+        dataset,
+        rows,
+        method=method,
+        reference=reference,
+        seed=config.train.seeds[0],
+        batch_size=batch_size,
+    )
+    return write_prediction_rows(frames, output)
+
+
+def _training_split(
+    run: str | Path, config: RunConfig, info: dict[str, Any], method: str | None
+) -> Dataset:
+    from i2moe.config import ConfigError
+    from i2moe.spec import DataError
+
+    try:
+        return run_data(config, info, None).train
+    except (DataError, ConfigError, OSError) as error:
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise RunError(
+            f"{run}: the attribution method '{method}' fits its probes on the run's training "
+            f"data, which cannot be read ({first_line}); expected the run's data "
+            f"{config.data.name} where it was, or --no-attribution to leave out the attr_ columns"
+        ) from error

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -117,13 +118,7 @@ def build_trainer(
     ]
     if train.early_stopping:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=train.early_stopping))
-    loggers: list[Any] = [RunCSVLogger(output, resume_epoch)]
-    try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(output, name="logs", version="tensorboard"))
-    except ModuleNotFoundError:
-        log.info("tensorboard not installed: CSV logs only")
+    loggers = build_loggers(train.loggers, output, resume_epoch)
     trainer = L.Trainer(
         max_epochs=train.epochs,
         **hardware_options(train),
@@ -140,6 +135,56 @@ def build_trainer(
         log_every_n_steps=10,
     )
     return trainer, checkpoint
+
+
+# Loggers a run may write to, beside its CSV log (which ``--resume`` reads and is always kept).
+LOGGERS: tuple[str, ...] = ("csv", "tensorboard", "wandb", "mlflow")
+LOGGER_PACKAGES = {"wandb": "wandb", "mlflow": "mlflow"}
+
+
+def check_loggers(names: Sequence[str]) -> None:
+    """Refuse unknown logger names and loggers whose package is not installed.
+
+    Raises:
+        ValueError: naming the logger, the valid names, or the package to install.
+    """
+    for name in names:
+        if name not in LOGGERS:
+            raise ValueError(f"unknown logger '{name}'; expected some of {', '.join(LOGGERS)}")
+        package = LOGGER_PACKAGES.get(name)
+        if package is not None and importlib.util.find_spec(package) is None:
+            raise ValueError(
+                f"the {name} logger needs the package {package}: pip install {package} "
+                f'(or pip install "i2moe[loggers]")'
+            )
+
+
+def build_loggers(names: Sequence[str], output: Path, resume_epoch: int | None) -> list[Any]:
+    """The run's loggers: the CSV log first, then each of ``names`` that is not ``csv``.
+
+    TensorBoard writes to ``logs/tensorboard``, Weights & Biases in offline mode to ``logs/``
+    (``wandb sync`` uploads it later), MLflow to the file store ``logs/mlruns``.
+    """
+    check_loggers(names)
+    loggers: list[Any] = [RunCSVLogger(output, resume_epoch)]
+    for name in dict.fromkeys(names):
+        if name == "tensorboard":
+            if importlib.util.find_spec("tensorboard") is None:
+                log.info("tensorboard not installed: no TensorBoard log")
+                continue
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(output, name="logs", version="tensorboard"))
+        elif name == "wandb":
+            from lightning.pytorch.loggers import WandbLogger
+
+            loggers.append(WandbLogger(save_dir=str(output / "logs"), offline=True))
+        elif name == "mlflow":
+            from lightning.pytorch.loggers import MLFlowLogger
+
+            uri = (output / "logs" / "mlruns").resolve().as_uri()
+            loggers.append(MLFlowLogger(experiment_name="i2moe", tracking_uri=uri))
+    return loggers
 
 
 class TrainingResult(NamedTuple):

@@ -18,9 +18,9 @@ A modality is missing for a subject when the subject has no row in its file or i
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,21 @@ import torch
 from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle, DataError, ModalitySpec
-from i2moe.data.paper.problems import (
-    MinMaxScaler,
+from i2moe.data.paper.folder_checks import (
     Problems,
-    Standardizer,
-    all_value_rows,
     check_choice,
-    column_modes,
     first_items,
     import_optional,
     read_split_json,
     require_root,
     stringify_ids,
+)
+from i2moe.data.paper.lazy_files import ProcessLocalFile
+from i2moe.data.paper.preprocessing import (
+    MinMaxScaler,
+    Standardizer,
+    all_value_rows,
+    column_modes,
 )
 
 logger = logging.getLogger(__name__)
@@ -115,8 +118,7 @@ class AdniDataset(Dataset):
         self.num_voxels = int(num_voxels)
         self.voxel_index = voxel_index
         self.volume_shape = volume_shape
-        self._scans: np.ndarray | None = None
-        self._pid: int | None = None
+        self._scans = ProcessLocalFile(functools.partial(np.load, self.image_path, mmap_mode="r"))
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -134,7 +136,7 @@ class AdniDataset(Dataset):
     def _image(self, index: int) -> torch.Tensor:
         row = int(self.image_rows[index])
         if row >= 0:
-            raw = np.asarray(self._scan_matrix()[row], dtype=np.float32)
+            raw = np.asarray(self._scans.get()[row], dtype=np.float32)
             voxels = np.nan_to_num((raw - self.image_mean) / self.image_std, nan=0.0)
         if self.voxel_index is None:
             if row < 0:
@@ -146,18 +148,6 @@ class AdniDataset(Dataset):
             # Background stays 0 so that only grey matter carries signal.
             volume[self.voxel_index] = voxels
         return torch.from_numpy(volume.reshape(1, *self.volume_shape))
-
-    def _scan_matrix(self) -> np.ndarray:
-        if self._scans is None or self._pid != os.getpid():
-            self._scans = np.load(self.image_path, mmap_mode="r")
-            self._pid = os.getpid()
-        return self._scans
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_scans"] = None
-        state["_pid"] = None
-        return state
 
 
 def read_adni(

@@ -22,7 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle, DataError, ModalitySpec
-from i2moe.data.paper.problems import Problems, first_items, import_optional, require_root
+from i2moe.data.paper.folder_checks import Problems, first_items, import_optional, require_root
 
 logger = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ validation [15552, 18160), test [18160, 25959).
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ import torch
 from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle, DataError, ModalitySpec
-from i2moe.data.paper.problems import Problems, import_optional
+from i2moe.data.paper.folder_checks import Problems, import_optional, require_file
+from i2moe.data.paper.lazy_files import ProcessLocalFile
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,7 @@ class HDF5RowDataset(Dataset):
         self.path = str(path)
         self.start = int(start)
         self.stop = int(stop)
-        self._handle: Any = None
-        self._pid: int | None = None
+        self._hdf5 = ProcessLocalFile(functools.partial(_open_hdf5, self.path))
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -61,7 +61,7 @@ class HDF5RowDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a split of {len(self)} rows")
-        handle = self._file()
+        handle = self._hdf5.get()
         row = self.start + index
         image = np.asarray(handle[IMAGE_KEY][row], dtype=np.float32)
         text = np.asarray(handle[TEXT_KEY][row], dtype=np.float32)
@@ -76,35 +76,22 @@ class HDF5RowDataset(Dataset):
     @property
     def sample_ids(self) -> list[str]:
         """IMDb ids of this split's rows (read from the file on each call)."""
-        ids = self._file()[ID_KEY][self.start : self.stop]
+        ids = self._hdf5.get()[ID_KEY][self.start : self.stop]
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     @property
     def is_open(self) -> bool:
         """Whether this process holds an open handle (for tests and diagnostics)."""
-        return self._handle is not None and self._pid == os.getpid()
+        return self._hdf5.is_open
 
     def close(self) -> None:
         """Close this process's handle, if any."""
-        if self._handle is not None and self._pid == os.getpid():
-            self._handle.close()
-        self._handle = None
-        self._pid = None
+        self._hdf5.close()
 
-    def _file(self) -> Any:
-        # A handle inherited through fork is not safe to use in the child (HDF5 keeps
-        # process-local state), so every process opens its own.
-        if self._handle is None or self._pid != os.getpid():
-            h5py = import_optional("h5py", "reading MM-IMDb's HDF5 file")
-            self._handle = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._handle
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_handle"] = None
-        state["_pid"] = None
-        return state
+def _open_hdf5(path: str) -> Any:
+    h5py = import_optional("h5py", "reading MM-IMDb's HDF5 file")
+    return h5py.File(path, "r")
 
 
 def read_imdb(
@@ -130,12 +117,9 @@ def read_imdb(
         DataError: the file is missing, unreadable or lacks a dataset or the expected shape.
         ImportError: h5py is not installed.
     """
-    path = Path(root).expanduser()
-    if path.is_dir():
-        path = path / filename
-    problems = Problems("MM-IMDb", path.parent)
-    if not problems.require_files({path.name: "Arevalo et al.'s multimodal_imdb.hdf5"}):
-        problems.raise_if_any()
+    path, problems = require_file(
+        "MM-IMDb", root, filename, "Arevalo et al.'s multimodal_imdb.hdf5"
+    )
     h5py = import_optional("h5py", "reading MM-IMDb's HDF5 file")
     try:
         with h5py.File(path, "r") as handle:

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from i2moe.data.base import ArrayDataset, DataBundle, DataError, ModalitySpec
-from i2moe.data.paper.problems import Problems, read_split_json, require_root
+from i2moe.data.paper.folder_checks import Problems, read_split_json, require_root
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from i2moe.data.base import ArrayDataset, DataBundle, DataError, ModalitySpec
-from i2moe.data.paper.problems import Problems, check_choice, stringify_ids
+from i2moe.data.paper.folder_checks import Problems, check_choice, require_file, stringify_ids
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +55,9 @@ def read_mosi(
         DataError: the file is missing or does not hold the expected splits, keys and shapes.
     """
     check_choice("task", task, ("binary", "regression"))
-    path = Path(root).expanduser()
-    if path.is_dir():
-        path = path / filename
-    problems = Problems("CMU-MOSI", path.parent)
-    if not problems.require_files({path.name: "MultiBench's affect pickle (see docs)"}):
-        problems.raise_if_any()
+    path, problems = require_file(
+        "CMU-MOSI", root, filename, "MultiBench's affect pickle (see docs)"
+    )
     raw = _load_pickle(path)
     splits = _validate(raw, path, problems)
 

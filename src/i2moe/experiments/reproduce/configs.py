@@ -15,8 +15,14 @@ from typing import Any
 
 import yaml
 
-from i2moe.config import MOVED_KEYS, ConfigError, RunConfig, config_from_dict, config_to_dict
-from i2moe.config import load_config
+from i2moe.config import (
+    MOVED_KEYS,
+    ConfigError,
+    RunConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 from i2moe.experiments.paper import paper
 from i2moe.experiments.reproduce.grid import PaperRun
 

@@ -1,4 +1,5 @@
-"""The benchmark command: JSON layout, the operator counter, both entry points.
+"""A benchmark run (i2moe.experiments.bench.benchmark): JSON layout, the worker subprocess,
+the command line.
 
 Timings are never asserted; only structure and the operator counts, which do not depend on
 the machine.
@@ -9,8 +10,9 @@ import json
 import pytest
 import torch
 
-from i2moe.cli import main
-from i2moe.experiments import bench
+from i2moe.cli import COMMANDS, build_parser, main
+from i2moe.cli import bench as bench_command
+from i2moe.experiments.bench import benchmark
 
 KEYS = {"train_ms", "infer_ms", "ops_per_step", "peak_mem_mb", "params"}
 
@@ -61,31 +63,16 @@ def test_loop_path_dispatches_more_operators_than_the_fast_path(quick_result):
     assert entry["fast"]["ops_per_step"] > entry["vanilla"]["ops_per_step"]
 
 
-@pytest.mark.parametrize("size", ["mosi", "adni"])
-def test_loop_counts_more_operators_at_every_size(size):
-    ops = {v: bench.measure_variant(_job(size, v))["ops_per_step"] for v in ("loop", "fast")}
-    assert ops["loop"] > ops["fast"]
-
-
-def test_op_counter_sees_forward_backward_and_optimizer():
-    weight = torch.nn.Parameter(torch.randn(3, 3))
-    optimizer = torch.optim.Adam([weight], foreach=True)
-
-    def step():
-        optimizer.zero_grad()
-        (weight @ torch.ones(3)).sum().backward()
-        optimizer.step()
-
-    step()
-    forward = bench.count_ops(lambda: weight @ torch.ones(3)).count
-    counter = bench.count_ops(step)
-    assert counter.count > forward > 0
-    assert any(name.startswith("aten._foreach") for name in counter.by_name)
+def test_config_records_the_model_and_its_loss_apart(quick_result):
+    config = quick_result[0]["config"]
+    assert config["loss"] == {"interaction_weight": 0.5, "gate_weight": 0.01}
+    assert "interaction_weight" not in config["model"]
+    assert config["optimizer"] == "Adam(lr=1e-4, foreach=True)"
 
 
 @pytest.mark.slow
 def test_worker_subprocess_measures_one_variant():
-    result = bench._run_worker(_job("imdb", "vanilla", floor=True))
+    result = benchmark.run_worker(_job("imdb", "vanilla", floor=True))
     assert set(result) == KEYS | {"floor_train_ms"}
     assert result["peak_mem_mb"] >= 0 and result["ops_per_step"] > 0
 
@@ -101,19 +88,14 @@ def test_cli_sub_command_writes_json_and_table(tmp_path, capsys):
 
 
 def test_module_is_registered_as_a_sub_command():
-    assert bench.register in cli.EXTRA_COMMANDS
-    assert "bench" in cli.build_parser().format_help()
+    assert COMMANDS["bench"] is bench_command
+    assert "bench" in build_parser().format_help()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown without CUDA")
 def test_cuda_without_cuda_is_a_user_error(capsys):
     assert main(["bench", "--quick", "--sizes", "imdb", "--device", "cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
-
-
-def test_unknown_variant_is_refused():
-    with pytest.raises(ValueError, match="vanilla, loop, fast"):
-        bench.build_variant(bench.QUICK_SIZES["imdb"], "threads")
 
 
 @pytest.mark.gpu

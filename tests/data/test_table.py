@@ -1,3 +1,5 @@
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -166,3 +168,68 @@ def test_unreadable_tables_and_configs(tmp_path):
     config.write_text("target: [unclosed\n")
     with pytest.raises(DataError, match="is not valid YAML"):
         read_table_config(config)
+
+
+# Read to be predicted: target, split and id columns optional, every row in table order.
+
+
+def test_a_table_without_labels_or_split_is_read_for_prediction_in_order(tmp_path, caplog):
+    frame = _frame().drop(columns=["label", "fold"])
+    path = _csv(tmp_path, frame)
+    options = {"modalities": MAPPING, "target": "label", "split_column": "fold"}
+    with pytest.raises(DataError, match="target column 'label' does not exist"):
+        read_table(path, **options)
+    with pytest.raises(DataError, match=r"has no labels \(target column label absent or empty\)"):
+        read_table(path, **options, for_prediction=True)
+    bundle = read_table(path, **options, id_column="id", task="classification", for_prediction=True)
+    assert [len(bundle.split(s)) for s in SPLITS] == [0, 0, 40]
+    assert bundle.test.sample_ids == [f"p{i}" for i in range(40)]
+    assert bundle.meta["labelled"] is False and bundle.meta["file_split"] is None
+    assert bundle.meta["categories"] == {"sex": ["f", "m"]}
+    empty_labels = frame.assign(label=np.nan)
+    unlabelled = read_table(
+        _csv(tmp_path, empty_labels, "e.csv"), **options, task="regression", for_prediction=True
+    )
+    assert unlabelled.meta["labelled"] is False
+    with caplog.at_level(logging.WARNING):
+        positions = read_table(
+            path, **options, id_column="patient", task="regression", for_prediction=True
+        )
+    assert "id column 'patient' does not exist" in caplog.text
+    assert positions.test.sample_ids == list(range(40))
+
+
+def test_a_table_to_predict_keeps_its_labels_split_and_a_run_s_encoding(tmp_path):
+    frame = _frame()
+    frame["sex"] = "m"  # only one of the run's categories occurs
+    frame.loc[3, "age"] = np.nan
+    frame["label"] = "sick"  # one class: fine for data to predict
+    path = _csv(tmp_path, frame)
+    bundle = read_table(
+        path,
+        modalities=MAPPING,
+        target="label",
+        split_column="fold",
+        categories={"sex": ["f", "m", "x"]},
+        medians={"clinical": [70.0, 0.0, 0.0, 0.0]},
+        for_prediction=True,
+    )
+    assert bundle.meta["feature_names"]["clinical"] == ["age", "sex=f", "sex=m", "sex=x"]
+    assert bundle.class_names == ["sick"] and bundle.test.targets.tolist() == [0] * 40
+    assert bundle.meta["file_split"].tolist() == [0] * 30 + [1] * 5 + [2] * 5
+    assert bundle.test.arrays["clinical"][0, 1:].tolist() == [0.0, 1.0, 0.0]
+    assert bundle.meta["medians"]["clinical"][0] == pytest.approx(70.0)
+    with pytest.raises(DataError, match="column 'label': empty for 1 rows"):
+        read_table(
+            _csv(tmp_path, frame.assign(label=frame["label"].where(frame.index != 2)), "p.csv"),
+            modalities=MAPPING,
+            target="label",
+            for_prediction=True,
+        )
+    with pytest.raises(DataError, match="modality 'audio': column 'audio-\\*' matches no column"):
+        read_table(
+            _csv(tmp_path, frame.drop(columns=["audio-1", "audio-2"]), "q.csv"),
+            modalities=MAPPING,
+            target="label",
+            for_prediction=True,
+        )

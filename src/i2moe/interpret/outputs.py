@@ -1,4 +1,4 @@
-"""Running an I2MoE over a data split in eval mode and keeping what it says, on the CPU.
+"""What an I2MoE says about a data split (eval mode, kept on the CPU), and running it to get that.
 
 Shape letters: N samples, E experts (n+2), M modalities (n), B batch, D width, C outputs.
 
@@ -106,7 +106,7 @@ def _evaluating(model: I2MoE) -> Iterator[None]:
         model.train(was_training)
 
 
-def _forward(
+def _forward_batches(
     model: I2MoE, loader: DataLoader, device: torch.device
 ) -> Iterator[tuple[list[Tensor], I2MoEOutput, Tensor, Tensor]]:
     """Per batch: the M embeddings (missing modalities replaced), the model's output on them,
@@ -151,7 +151,7 @@ def collect(
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with _evaluating(model), torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        for embeddings, output, target, observed in _forward(model, loader, device):
+        for embeddings, output, target, observed in _forward_batches(model, loader, device):
             change, flip = batch_sensitivity(model, embeddings, output.prediction, observed, draws)
             batch = (output.prediction, output.expert_outputs, output.weights, target, observed)
             for key, value in zip(keys, (*batch, change, flip), strict=True):
@@ -185,8 +185,9 @@ def collect_pooled(
     loader = as_loader(data, batch_size)
     pooled: list[list[Tensor]] = [[] for _ in model.modality_names]
     probabilities, weights = [], []
+    device = next(model.parameters()).device
     with _evaluating(model):
-        for embeddings, output, _, _ in _forward(model, loader, next(model.parameters()).device):
+        for embeddings, output, _, _ in _forward_batches(model, loader, device):
             for m, emb in enumerate(embeddings):
                 pooled[m].append(emb.mean(dim=1).cpu())  # [B, D]
             prediction = output.prediction

@@ -1,9 +1,9 @@
-"""The paper readers' shared problem collector (i2moe.data.paper.problems.Problems)."""
+"""The paper readers' folder checks (i2moe.data.paper.folder_checks)."""
 
 import pytest
 
 from i2moe.data.base import DataError
-from i2moe.data.paper.problems import Problems
+from i2moe.data.paper.folder_checks import Problems
 
 
 def test_read_csv_records_unreadable_files_and_missing_columns(tmp_path):

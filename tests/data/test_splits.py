@@ -4,6 +4,8 @@ import pytest
 from i2moe.data.base import DataError
 from i2moe.data.splits import (
     check_split_sizes,
+    class_split,
+    multilabel_holdout,
     random_split,
     split_codes_from_array,
     stratified_split,
@@ -62,3 +64,27 @@ def test_user_codes_are_validated():
         split_codes_from_array(np.array([0, 1, 3]), source="f.npz", field="array 'split'")
     with pytest.raises(DataError, match="val split is empty"):
         check_split_sizes(np.array([0, 0, 2]), source="f.npz", field="array 'split'")
+
+
+def test_class_split_gives_sorted_disjoint_indices_with_class_proportions():
+    labels = np.repeat([0, 1, 2], [100, 40, 20])
+    train, val, test = class_split(labels, 0.15, 0.15, seed=5)
+    assert np.bincount(labels[val]).tolist() == [15, 6, 3]
+    assert np.bincount(labels[test]).tolist() == [15, 6, 3]
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(labels)))
+    assert all(np.array_equal(np.sort(part), part) for part in (train, val, test))
+    again = class_split(labels, 0.15, 0.15, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val, test), again, strict=True))
+
+
+def test_multilabel_holdout_keeps_label_proportions():
+    rng = np.random.default_rng(0)
+    rates = np.array([0.02, 0.05, 0.2, 0.5])
+    labels = rng.random((400, 4)) < rates
+    held_out = multilabel_holdout(labels, 0.25, seed=0)
+    assert abs(held_out.sum() - 100) <= 2
+    for column in range(4):
+        positives = labels[:, column].sum()
+        assert abs(labels[held_out, column].sum() - 0.25 * positives) <= 1
+    assert np.array_equal(held_out, multilabel_holdout(labels, 0.25, seed=0))
+    assert not np.array_equal(held_out, multilabel_holdout(labels, 0.25, seed=1))

@@ -213,6 +213,80 @@ def test_unreadable_files(tmp_path):
         read_npz(path)
 
 
+# Read to be predicted: labels and split optional, every row in file order in one split.
+
+
+def test_a_file_without_labels_is_read_for_prediction_whole_and_in_order(tmp_path):
+    arrays = _basic()
+    del arrays["y"]
+    arrays["ids"] = np.array([f"s{i}" for i in range(40)])
+    path = _write(tmp_path / "new.npz", **arrays)
+    with pytest.raises(DataError, match=r"new\.npz: has no array 'y'; expected an array 'y'"):
+        read_npz(path)
+    with pytest.raises(DataError, match="has no array 'y' and option 'task' is not set"):
+        read_npz(path, for_prediction=True)
+    bundle = read_npz(path, task="classification", for_prediction=True)
+    assert [len(bundle.split(s)) for s in SPLITS] == [0, 0, 40]
+    assert bundle.test.sample_ids == [f"s{i}" for i in range(40)]
+    assert bundle.meta["rows"]["test"].tolist() == list(range(40))
+    assert bundle.meta["labelled"] is False and bundle.meta["file_split"] is None
+    assert bundle.num_outputs == 0 and bundle.test[0]["target"].item() == -1
+    # Without a run's statistics, every row is the reference of the scaling.
+    np.testing.assert_allclose(bundle.test.arrays["audio"].mean(0), 0.0, atol=1e-5)
+    regression = read_npz(path, task="regression", for_prediction=True)
+    assert torch.isnan(regression.test[0]["target"]).all()
+
+
+def test_labels_and_split_of_a_file_to_predict_are_kept_not_required(tmp_path):
+    arrays = _basic()
+    arrays["y"] = np.full(40, 1)  # one class: fine for data to predict
+    arrays["split"] = np.array([0] * 38 + [2] * 2)  # no val rows: fine too
+    arrays["class_names"] = np.array(["only"])  # a run names its classes itself
+    bundle = read_npz(_write(tmp_path / "d.npz", **arrays), for_prediction=True)
+    assert bundle.meta["labelled"] is True and bundle.class_names is None
+    assert bundle.test.targets.tolist() == [1] * 40
+    assert bundle.meta["file_split"].tolist() == arrays["split"].tolist()
+    assert bundle.meta["split_generated"] is False
+    statistics = {"audio": {"mean": [1.0, 1.0, 1.0], "std": [2.0, 2.0, 2.0]}}
+    scaled = read_npz(tmp_path / "d.npz", for_prediction=True, statistics=statistics)
+    np.testing.assert_allclose(
+        scaled.test.arrays["audio"].numpy(), (arrays["audio"] - 1.0) / 2.0, rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a.update(split=np.full(40, 5)), "array 'split': holds the values 5"),
+        (lambda a: a.update(split=np.zeros(39)), "array 'split': has 39 entries but there are 40"),
+        (lambda a: a.update(y=np.arange(40) % 2 - 1), "negative class id -1"),
+        (lambda a: a.update(video=a["video"][:-1]), "array 'video': has 39 samples but 'audio'"),
+        (lambda a: a.update(ids=np.arange(3)), "array 'ids': has shape \\(3,\\) but 'audio'"),
+    ],
+)
+def test_a_bad_file_to_predict_raises_one_clear_data_error(tmp_path, change, message):
+    arrays = _basic()
+    change(arrays)
+    if "y" in arrays and arrays["y"].min() >= 0:
+        del arrays["y"]
+    path = _write(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=message) as error:
+        read_npz(path, task="classification", for_prediction=True)
+    assert str(error.value).startswith(str(path))
+
+
+def test_missing_rows_of_a_file_to_predict_are_marked_unobserved(tmp_path):
+    arrays = _basic()
+    del arrays["y"]
+    arrays["audio"][[2, 5]] = np.nan
+    arrays["observed_video"] = np.arange(40) != 7
+    bundle = read_npz(_write(tmp_path / "d.npz", **arrays), task="regression", for_prediction=True)
+    observed = bundle.test.observed.numpy()
+    assert np.flatnonzero(~observed[:, 0]).tolist() == [2, 5]
+    assert np.flatnonzero(~observed[:, 1]).tolist() == [7]
+    assert bundle.meta["missing"] == {"audio": 2, "video": 1}
+
+
 # Property-based checks over random valid files and random corruptions of them.
 
 SHAPES = st.one_of(
