@@ -201,3 +201,28 @@ def test_scikit_learn_s_estimator_checks(estimator):
     ]
     assert not failed
     assert sum(r["status"] == "passed" for r in results) >= 40
+
+
+def test_without_scikit_learn_the_contract_still_holds():
+    import subprocess
+    import sys
+
+    code = """
+import sys
+sys.modules["sklearn"] = None  # as if scikit-learn were not installed
+import numpy as np
+from i2moe.estimator import I2MoEClassifier, NotFittedError
+model = I2MoEClassifier(epochs=3)
+assert model.get_params()["epochs"] == 3 and model.set_params(dim=8).dim == 8
+try:
+    model.set_params(nope=1)
+except ValueError as error:
+    assert "invalid parameter 'nope'" in str(error)
+try:
+    model.predict({"a": np.zeros((2, 2)), "b": np.zeros((2, 2))})
+except NotFittedError:
+    print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -53,3 +53,15 @@ def test_unknown_or_uninstalled_loggers_are_one_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda n: None if n == "mlflow" else real(n))
     with pytest.raises(ValueError, match="needs the package mlflow: pip install mlflow"):
         check_loggers(["mlflow"])
+
+
+@pytest.mark.parametrize("name", ["wandb", "mlflow"])
+def test_wandb_offline_and_mlflow_file_store_log_into_the_run_folder(name, tmp_path):
+    pytest.importorskip(name)
+    from i2moe.training.loop import build_loggers
+
+    logger = build_loggers([name], tmp_path, None)[1]
+    logger.log_metrics({"train/loss": 0.5}, step=0)
+    logger.finalize("success")
+    written = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]
+    assert written, f"{name} wrote nothing under logs/"

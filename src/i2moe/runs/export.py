@@ -39,11 +39,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from i2moe.encoders import PatchTokenizer
 from i2moe.execution import ExpertStack
 from i2moe.model import I2MoE, VanillaFusion
+from i2moe.reweighting import GlobalWeights
 from i2moe.runs.files import RunError
 from i2moe.runs.inference import load_run, run_data
 
@@ -122,6 +125,56 @@ def _own_copy(expert: nn.Module) -> nn.Module:
     return expert.requires_grad_(False)
 
 
+class BatchFreePatchTokenizer(nn.Module):
+    """A :class:`~i2moe.encoders.PatchTokenizer` that reads no batch size: its own forward's
+    ``view(len(x), ...)`` is a constant to ``torch.jit.trace`` and ``torch.export``."""
+
+    def __init__(self, tokenizer: PatchTokenizer) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def forward(self, x: Tensor) -> Tensor:
+        """[B, F] -> [B, P, D]."""
+        tokenizer = self.tokenizer
+        chunks = F.pad(x.flatten(1), (0, tokenizer.pad)).unflatten(
+            1, (tokenizer.num_patches, tokenizer.chunk)
+        )  # [B, P, chunk]
+        return tokenizer.proj(chunks) + tokenizer.patch_offset
+
+
+class BatchFreeGlobalWeights(nn.Module):
+    """:class:`~i2moe.reweighting.GlobalWeights` (the Simple-Weight ablation) expanded to the
+    batch by its traced shape rather than ``len(pooled)``."""
+
+    def __init__(self, weights: GlobalWeights) -> None:
+        super().__init__()
+        self.weights = weights
+
+    def forward(self, pooled: Tensor) -> Tensor:
+        """[B, ...] -> weights [B, E], the same row for every sample."""
+        row = (self.weights.logits / self.weights.temperature).softmax(dim=-1)  # [E]
+        return row.expand(pooled.shape[0], -1)
+
+
+# Modules whose forward fixes the batch size under tracing -> a wrapper that does not.
+BATCH_FREE: dict[type[nn.Module], Callable[[Any], nn.Module]] = {
+    PatchTokenizer: BatchFreePatchTokenizer,
+    GlobalWeights: BatchFreeGlobalWeights,
+}
+
+
+def make_batch_free(root: nn.Module) -> nn.Module:
+    """``root`` with each module of a :data:`BATCH_FREE` type wrapped, in place."""
+    for name, module in list(root.named_modules()):
+        wrapper = BATCH_FREE.get(type(module))
+        if wrapper is None or not name:
+            continue
+        owner_name, _, leaf = name.rpartition(".")
+        owner = root.get_submodule(owner_name) if owner_name else root
+        setattr(owner, leaf, wrapper(module))
+    return root
+
+
 class ExportableModel(nn.Module):
     """A model's intact eval forward with positional tensor inputs and named outputs.
 
@@ -137,7 +190,7 @@ class ExportableModel(nn.Module):
         self, model: I2MoE | VanillaFusion, fills: Sequence[Tensor | None] | None = None
     ) -> None:
         super().__init__()
-        model = copy.deepcopy(model).eval().requires_grad_(False)
+        model = make_batch_free(copy.deepcopy(model).eval().requires_grad_(False))
         self.modality_names = list(model.modality_names)
         self.is_i2moe = isinstance(model, I2MoE)
         if self.is_i2moe:
@@ -258,12 +311,16 @@ def export_run(
         staged = Path(folder) / output.name
         _export_file(exportable, example, staged, format, fusion, inputs, metadata)
         call = _load_exported(staged, format, inputs, exportable.output_names)
-        check = compare_with_model(model, exportable, call, test, batch_size)
+        unfaithful = f"the {fusion!r} backbone does not export faithfully to {format}"
+        try:
+            check = compare_with_model(model, exportable, call, test, batch_size)
+        except RunError as error:
+            raise RunError(f"{unfaithful}: {error}; nothing written to {output}") from error
         if not check.max_difference < TOLERANCE:
             raise RunError(
-                f"the {fusion!r} backbone does not export faithfully to {format}: the file "
-                f"differs from the PyTorch model by up to {check.max_difference:.3g} on the test "
-                f"split (tolerance {TOLERANCE:g}); nothing written to {output}"
+                f"{unfaithful}: the file differs from the PyTorch model by up to "
+                f"{check.max_difference:.3g} on the test split (tolerance {TOLERANCE:g}); "
+                f"nothing written to {output}"
             )
         _place(staged, output)
     report = ExportReport(
@@ -400,7 +457,7 @@ def _export_file(
                 _export_onnx(model, example, path, inputs, metadata)
     except Exception as error:  # any exporter failure is this backbone's, said in one line
         raise RunError(
-            f"the {fusion!r} backbone cannot be exported to {format}: {_first_line(error)}"
+            f"the {fusion!r} backbone cannot be exported to {format}: {_summary(error)}"
         ) from error
 
 
@@ -425,9 +482,13 @@ def _export_onnx(
     program.save(str(path), external_data=False)
 
 
-def _first_line(error: BaseException) -> str:
+def _summary(error: BaseException) -> str:
+    """An exporter's or runtime's error in one line: its first, or for the TorchScript
+    interpreter (whose first line only says that it failed) its last."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    if not lines:
+        return type(error).__name__
+    return lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
 
 
 def _load_exported(
@@ -504,7 +565,13 @@ def compare_with_model(
         values = [batch["inputs"][name].float() for name in model.modality_names]
         inputs = dict(zip(model.modality_names, values, strict=True))
         observed = batch["observed"].to(torch.bool)
-        exported = call((*values, observed))
+        try:
+            exported = call((*values, observed))
+        except Exception as error:  # a file that runs on the example batch only, say
+            raise RunError(
+                f"the exported file fails on a batch of {len(observed)} test samples: "
+                f"{_summary(error)}"
+            ) from error
         keyed = _outputs(model(inputs, observed))
         lacking = ~observed.all(dim=1)  # [B]
         reference = keyed
