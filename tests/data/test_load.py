@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from i2moe.data.base import SPLITS, DataError
-from i2moe.data.load import load_data
+from i2moe.data.load import all_rows_bundle, load_data
 
 
 def test_statistics_reach_the_npz_reader_and_bundled_data_keep_their_scaling(tmp_path):
@@ -44,3 +44,18 @@ def test_data_read_for_prediction_holds_every_row_in_one_split(tmp_path):
     assert torch.equal(first_test["inputs"]["fou"], mfeat.test[0]["inputs"]["fou"])
     with pytest.raises(IndexError):
         joined.test[sum(sizes)]
+
+
+def test_a_reader_s_splits_are_joined_in_file_order(tmp_path):
+    rng = np.random.default_rng(0)
+    split = np.array([2, 0, 1, 0] * 10)
+    arrays = {"a": rng.normal(size=(40, 2)), "y": np.arange(40) // 4 % 2, "split": split}
+    np.savez(tmp_path / "d.npz", **arrays, interaction=np.arange(40))
+    bundle = load_data(str(tmp_path / "d.npz"))
+    joined = all_rows_bundle(bundle)
+    assert joined.test.sample_ids == list(range(40))
+    assert joined.meta["file_split"].tolist() == split.tolist()
+    assert joined.meta["rows"]["test"].tolist() == list(range(40))
+    assert joined.meta["interaction"]["test"].tolist() == list(range(40))
+    assert [joined.test[i]["target"].item() for i in range(40)] == arrays["y"].tolist()
+    np.testing.assert_array_equal(joined.test[5]["inputs"]["a"], bundle.train[2]["inputs"]["a"])

@@ -3,6 +3,7 @@ without labels and split (``docs/predictions.md``)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -62,6 +63,12 @@ def test_an_unlabelled_npz_is_predicted_once_per_row_in_file_order(npz_run, tmp_
     labelled = _predict(run, run.parent / "train.npz", tmp_path / "train.csv")
     assert labelled["id"].tolist() == list(range(60))
     assert labelled["target"].tolist() == arrays["y"].tolist()
+    # The run's own data is read as the run read it: its split is the run's.
+    sizes = json.loads((run / "run.json").read_text())["split_sizes"]
+    assert labelled["split"].value_counts().to_dict() == sizes
+    test_rows = labelled[labelled["split"] == "test"].reset_index(drop=True)
+    written = pd.read_csv(run / "predictions.csv")
+    pd.testing.assert_frame_equal(test_rows, written, check_exact=False, atol=1e-6)
     same = labelled.iloc[order].reset_index(drop=True)
     for column in ("prob_1", "attr_syn", "weight_syn"):
         np.testing.assert_allclose(new[column], same[column], atol=1e-6)
@@ -268,14 +275,15 @@ def test_the_columns_of_multilabel_and_regression_runs(tmp_path, task):
     unlabelled = _predict(tmp_path / "run", tmp_path / "new.npz", tmp_path / "new.csv")
     labelled = _predict(tmp_path / "run", tmp_path / "d.npz", tmp_path / "d.csv")
     rest = _attr_weight_observed(["a", "b"])
+    split = ["split", "sample"]  # the run's own data: its split
     if task == "multilabel":
-        head = ["id", "prob_cat", "pred_cat", "prob_dog", "pred_dog"]
-        assert list(unlabelled.columns) == head + rest
-        assert list(labelled.columns) == head + ["target_cat", "target_dog"] + rest
+        head = ["prob_cat", "pred_cat", "prob_dog", "pred_dog"]
+        assert list(unlabelled.columns) == ["id", *head, *rest]
+        assert list(labelled.columns) == ["id", *split, *head, "target_cat", "target_dog", *rest]
         assert labelled["target_dog"].tolist() == arrays["y"][:, 1].tolist()
     else:
         assert list(unlabelled.columns) == ["id", "prediction", *rest]
-        assert list(labelled.columns) == ["id", "prediction", "target", *rest]
+        assert list(labelled.columns) == ["id", *split, "prediction", "target", *rest]
         np.testing.assert_allclose(labelled["target"], arrays["y"], rtol=1e-6)
     # The weights method for these tasks: the attribution is the weights.
     np.testing.assert_allclose(unlabelled["attr_syn"], unlabelled["weight_syn"], atol=1e-6)
@@ -285,7 +293,7 @@ def test_a_vanilla_run_has_no_attribution_or_weights(tmp_path):
     write_npz(tmp_path / "d.npz")
     _fit(tmp_path / "d.npz", tmp_path / "run", "--vanilla", "--fusion", "lf")
     frame = _predict(tmp_path / "run", tmp_path / "d.npz", tmp_path / "out.csv")
-    head = ["id", "prediction", "prob_0", "prob_1", "target"]
+    head = ["id", "split", "sample", "prediction", "prob_0", "prob_1", "target"]
     assert list(frame.columns) == [*head, "observed_a", "observed_b"]
     written = pd.read_csv(tmp_path / "run" / "predictions.csv")
-    assert list(written.columns) == ["id", "split", "sample", *head[1:], "observed_a", "observed_b"]
+    assert list(written.columns) == list(frame.columns)

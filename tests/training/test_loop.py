@@ -65,3 +65,20 @@ def test_wandb_offline_and_mlflow_file_store_log_into_the_run_folder(name, tmp_p
     logger.finalize("success")
     written = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]
     assert written, f"{name} wrote nothing under logs/"
+
+
+def test_later_ties_keep_the_later_of_two_equally_good_epochs(tmp_path):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from i2moe.training.loop import LaterTiesCheckpoint
+
+    trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda b: b))
+    for cls, keeps_tie in ((ModelCheckpoint, False), (LaterTiesCheckpoint, True)):
+        callback = cls(dirpath=tmp_path, monitor="val/accuracy", mode="max")
+        callback.best_k_models = {"best.ckpt": torch.tensor(0.8)}
+        callback.kth_best_model_path = "best.ckpt"
+        assert callback.check_monitor_top_k(trainer, torch.tensor(0.8)) is keeps_tie
+        assert callback.check_monitor_top_k(trainer, torch.tensor(0.9))
+        assert not callback.check_monitor_top_k(trainer, torch.tensor(0.7))

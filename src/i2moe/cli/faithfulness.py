@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from i2moe.experiments.faithfulness import accuracy_cost, run_benchmark
-    from i2moe.experiments.tables import frame_markdown
+    from i2moe.runs.tables import frame_markdown
 
     if args.accuracy:
         epochs = args.epochs or 5

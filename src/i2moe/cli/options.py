@@ -7,6 +7,9 @@ import argparse
 from typing import Any
 
 from i2moe.config import ABLATIONS, RunConfig, config_from_dict, config_to_dict, load_config
+from i2moe.execution import EXECUTIONS
+from i2moe.perturbation import STRATEGIES
+from i2moe.spec import TASKS
 
 # flag destination -> (section, key) in the run config
 FIT_FLAGS: dict[str, tuple[str, str]] = {
@@ -52,7 +55,7 @@ def _devices(value: str) -> Any:
 def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="bundled dataset name (see `i2moe datasets`) or a file")
-    data.add_argument("--task", choices=["classification", "multilabel", "regression"])
+    data.add_argument("--task", choices=TASKS)
     data.add_argument(
         "--columns",
         metavar="FILE.yaml",
@@ -68,7 +71,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     model.add_argument("--dim", type=int, help="embedding width D")
     model.add_argument("--num-patches", type=int, help="tokens per vector modality")
-    model.add_argument("--masking", choices=["random", "zero", "mean"])
+    model.add_argument("--masking", choices=STRATEGIES)
     model.add_argument("--ablation", choices=ABLATIONS)
     model.add_argument("--perturb-k", type=int, help="perturb k modalities per step")
     model.add_argument("--interaction-weight", type=float, help="lambda_int")
@@ -78,7 +81,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="train the reweighter on interaction evidence (0: the paper; docs/faithfulness.md)",
     )
-    model.add_argument("--execution", choices=["vmap", "loop"], help="expert execution path")
+    model.add_argument("--execution", choices=EXECUTIONS, help="expert execution path")
     model.add_argument(
         "--expert-chunk-size",
         type=int,

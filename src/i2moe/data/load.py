@@ -95,37 +95,56 @@ def load_data(
 
 
 def all_rows_bundle(bundle: DataBundle) -> DataBundle:
-    """The bundle with its train, val and test rows one after the other in ``test`` (train and
-    val empty), as data read to be predicted; ``meta["file_split"]`` holds each row's split
-    code and ``meta["labelled"]`` is True."""
+    """The bundle with all its rows in ``test`` (train and val empty), as data read to be
+    predicted: in file order where the reader records each split's rows (``meta["rows"]``),
+    else its train, val and test rows one after the other.
+
+    ``meta["file_split"]`` holds each row's split code, ``meta["labelled"]`` is True, and
+    per-split records of the meta (``rows``, ``interaction``, ...) are joined the same way.
+    """
     splits = [bundle.split(split) for split in SPLITS]
     sizes = [len(dataset) for dataset in splits]  # type: ignore[arg-type]
-    file_split = np.repeat(np.arange(len(SPLITS), dtype=np.int8), sizes)
+    codes = np.repeat(np.arange(len(SPLITS), dtype=np.int8), sizes)
+
+    def per_split(value: Any) -> bool:  # one record per row of each split
+        return isinstance(value, Mapping) and all(
+            split in value and np.ndim(value[split]) >= 1 and len(value[split]) == size
+            for split, size in zip(SPLITS, sizes, strict=True)
+        )
+
+    rows = bundle.meta.get("rows")
+    order = np.arange(len(codes))
+    if per_split(rows):
+        order = np.argsort(np.concatenate([np.asarray(rows[split]) for split in SPLITS]))
     empty = ArrayDataset(
         {spec.name: np.zeros((0, *spec.shape), dtype=np.float32) for spec in bundle.modalities},
         np.zeros((0, bundle.num_outputs) if bundle.task == "multilabel" else 0),
         bundle.task,
     )
-    parts = {split: empty for split in SPLITS} | {PREDICTION_SPLIT: JoinedSplits(splits)}
-    return dataclasses.replace(
-        bundle,
-        **parts,
-        meta={**bundle.meta, "labelled": True, "file_split": file_split},
-    )
+    meta = {**bundle.meta, "labelled": True, "file_split": codes[order]}
+    for key, value in bundle.meta.items():
+        if per_split(value) and set(value) == set(SPLITS):
+            joined = np.concatenate([np.asarray(value[split]) for split in SPLITS])[order]
+            meta[key] = {split: joined[:0] for split in SPLITS} | {PREDICTION_SPLIT: joined}
+    parts = {split: empty for split in SPLITS} | {PREDICTION_SPLIT: JoinedSplits(splits, order)}
+    return dataclasses.replace(bundle, **parts, meta=meta)
 
 
 class JoinedSplits(Dataset):
-    """Several splits read as one, in their order; ``sample_ids`` joined the same way."""
+    """Several splits read as one: item ``i`` is item ``order[i]`` of the splits one after the
+    other (default: in their order); ``sample_ids`` follow the same order."""
 
-    def __init__(self, datasets: Sequence[Dataset]) -> None:
+    def __init__(self, datasets: Sequence[Dataset], order: Sequence[int] | None = None) -> None:
         self.datasets = list(datasets)
         sizes = [len(dataset) for dataset in self.datasets]  # type: ignore[arg-type]
         self.starts = np.cumsum([0, *sizes]).tolist()
-        self.sample_ids = [
+        self.order = np.arange(self.starts[-1]) if order is None else np.asarray(order)
+        ids = [
             sample_id
             for dataset, size in zip(self.datasets, sizes, strict=True)
             for sample_id in (getattr(dataset, "sample_ids", None) or range(size))
         ]
+        self.sample_ids = [ids[position] for position in self.order]
 
     def __len__(self) -> int:
         return self.starts[-1]
@@ -133,8 +152,9 @@ class JoinedSplits(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        part = bisect.bisect_right(self.starts, index) - 1
-        item = self.datasets[part][index - self.starts[part]]
+        position = int(self.order[index])
+        part = bisect.bisect_right(self.starts, position) - 1
+        item = self.datasets[part][position - self.starts[part]]
         return {**item, "index": index}
 
 

@@ -6,7 +6,6 @@
 - :mod:`~i2moe.experiments.bench`: what I2MoE costs over its backbone;
 - :mod:`~i2moe.experiments.pid`: the exact PID that checks the faithfulness suite's ground truth;
 - :mod:`~i2moe.experiments.paper`: the paper's tables as data (``paper.yaml``);
-- :mod:`~i2moe.experiments.tables`: the Markdown tables they write.
 
 Each trains through :func:`i2moe.training.loop.train_module` (or :mod:`i2moe.runs` where it
 writes run folders) and generates data with :mod:`i2moe.data.synth`.

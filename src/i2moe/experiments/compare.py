@@ -19,7 +19,7 @@ from typing import Any
 
 from i2moe.config import ABLATIONS
 from i2moe.experiments.paper import backbone_order
-from i2moe.experiments.tables import markdown_table, mean_std_cell
+from i2moe.runs.tables import markdown_table, mean_std_cell
 from i2moe.fusion import FUSIONS
 
 log = logging.getLogger(__name__)

@@ -8,6 +8,7 @@ and the numbers of the paper's Table 1 (docs/method.md section 8).
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def paper() -> Paper:
     )
 
 
-def backbone_order(names: list[str] | tuple[str, ...]) -> list[str]:
+def backbone_order(names: Sequence[str]) -> list[str]:
     """``names`` in the paper's row order; backbones the paper does not have follow, as given."""
     order = list(paper().backbones)
     return sorted(names, key=lambda name: order.index(name) if name in order else len(order))

@@ -58,6 +58,7 @@ OBSERVED = "observed"  # name of the missing-modality mask input
 METADATA_KEY = "i2moe"  # TorchScript extra file ``i2moe.json`` / ONNX metadata property
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript")
 ONNX_INSTALL = 'pip install "i2moe[export]"'
+ONNX_MIN_TORCH = "2.6"
 FIXED_DRAW_SEED = 0  # seed of the fixed noise that stands in for a missing modality (random)
 # (backbone, format) pairs that do not export, and why (docs/export.md).
 KNOWN_LIMITS: dict[tuple[str, str], str] = {
@@ -356,9 +357,15 @@ def export_run(
 
 
 def require_onnx() -> None:
-    """Raise one ImportError naming the install command if an ONNX package is missing."""
+    """Raise one ImportError naming the install command if an ONNX package is missing, and a
+    RunError if PyTorch predates its ``torch.export``-based ONNX exporter."""
     import importlib.util
 
+    if torch.torch_version.TorchVersion(torch.__version__) < ONNX_MIN_TORCH:
+        raise RunError(
+            f"exporting to ONNX needs PyTorch {ONNX_MIN_TORCH} or newer (its torch.export-based "
+            f"exporter); this is PyTorch {torch.__version__}"
+        )
     missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
     if missing:
         raise ImportError(
@@ -496,7 +503,9 @@ def _load_exported(
 ) -> Callable[[tuple[Tensor, ...]], list[Tensor]]:
     """The file loaded back as a function: inputs in order -> outputs in order."""
     if format == "torchscript":
-        loaded = torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's, in torch 2.10+
+            loaded = torch.jit.load(str(path), map_location="cpu")
 
         def call_torchscript(values: tuple[Tensor, ...]) -> list[Tensor]:
             with torch.no_grad():

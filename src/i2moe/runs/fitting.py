@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import numpy as np
 import pandas as pd
 
 from i2moe.config import RunConfig
@@ -48,6 +47,7 @@ from i2moe.runs.files import (
 )
 from i2moe.runs.inference import run_info, write_predictions
 from i2moe.runs.model_card import write_model_card
+from i2moe.runs.tables import markdown_table, mean_std, mean_std_cell
 from i2moe.training.distributed import is_primary_process
 from i2moe.training.loop import train_module
 from i2moe.training.module import FusionLightningModule
@@ -131,26 +131,20 @@ def summarise(per_seed: dict[int, dict[str, dict[str, float]]], output: Path) ->
     for split in ("val", "test"):
         names = sorted({k for m in per_seed.values() for k in m[split]})
         for name in names:
-            values = np.array([m[split][name] for m in per_seed.values() if name in m[split]])
+            values = [m[split][name] for m in per_seed.values() if name in m[split]]
+            mean, std = mean_std(values)
             rows.append(
-                {
-                    "split": split,
-                    "metric": name,
-                    "mean": values.mean(),
-                    "std": values.std(ddof=0),
-                    "seeds": len(values),
-                }
+                {"split": split, "metric": name, "mean": mean, "std": std, "seeds": len(values)}
             )
     frame = pd.DataFrame(rows)
     if not is_primary_process():
         return frame
     write_atomic(output / "summary.csv", frame.to_csv(index=False))
-    lines = ["| split | metric | mean ± std | seeds |", "|---|---|---|---|"]
-    lines += [
-        f"| {r.split} | {r.metric} | {r.mean:.4f} ± {r.std:.4f} | {r.seeds} |"
-        for r in frame.itertuples()
-    ]
-    write_atomic(output / "summary.md", "\n".join(lines) + "\n")
+    table = markdown_table(
+        ["split", "metric", "mean ± std", "seeds"],
+        [[r.split, r.metric, mean_std_cell(r.mean, r.std, 4), r.seeds] for r in frame.itertuples()],
+    )
+    write_atomic(output / "summary.md", table)
     return frame
 
 

@@ -436,9 +436,13 @@ def run_data(
         RunError: the data's modalities, per-sample shapes or labels do not fit the run.
         DataError, ConfigError: the data cannot be read, or a table has no column mapping.
     """
-    from i2moe.data.load import TABLE_SUFFIXES
+    from i2moe.data.load import TABLE_SUFFIXES, all_rows_bundle
 
     seed = config.train.seeds[0]
+    if for_prediction and (data is None or _is_run_data(config, data)) and mapping is None:
+        # The run's own data, read exactly as the run read it (a missing modality's noise is
+        # keyed by the sample's inputs bit for bit), its rows in file order, its split kept.
+        return all_rows_bundle(run_data(config, info, None))
     options: dict[str, Any] = dict(config.data.options) if data is None else {}
     is_table = data is not None and Path(data).suffix in TABLE_SUFFIXES
     if is_table and mapping is not None:
@@ -477,6 +481,14 @@ def run_data(
     if for_prediction and bundle.meta.get("labelled", True):
         _check_labels(bundle, info, source)
     return bundle
+
+
+def _is_run_data(config: RunConfig, data: str) -> bool:
+    """Whether ``data`` names the data the run was trained on."""
+    if data == config.data.name:
+        return True
+    given, own = Path(data), Path(config.data.name)
+    return given.is_file() and own.is_file() and given.resolve() == own.resolve()
 
 
 def _modality_field(bundle: DataBundle, name: str) -> str:

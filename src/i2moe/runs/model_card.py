@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from i2moe.runs.files import write_atomic
+from i2moe.runs.tables import cell, markdown_table
 
 CARD_NAME = "MODEL_CARD.md"
 
@@ -50,13 +51,11 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _number(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) else str(value)
+    return cell(value, 4)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_number(cell) for cell in row) + " |" for row in rows]
-    return lines
+    return markdown_table(header, rows, digits=4).splitlines()
 
 
 def _seed_folders(run: Path) -> list[Path]:

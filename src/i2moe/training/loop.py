@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,12 +31,15 @@ log = logging.getLogger(__name__)
 
 @contextlib.contextmanager
 def quiet_lightning() -> Iterator[None]:
+    """Lightning's info messages off, and its own deprecation of a torch name it calls."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
         logger.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
+            yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
@@ -87,6 +92,18 @@ def make_loader(
     )
 
 
+class LaterTiesCheckpoint(ModelCheckpoint):
+    """Keeps the best checkpoint, and on a tie with it the later epoch (Lightning keeps the
+    earlier one): of two epochs equally good on validation, the one trained longer."""
+
+    def check_monitor_top_k(self, trainer: L.Trainer, current: torch.Tensor | None = None) -> bool:
+        if current is None or len(self.best_k_models) < self.save_top_k:
+            return current is not None
+        at_least = {"min": torch.le, "max": torch.ge}[self.mode]
+        better = bool(at_least(current, self.best_k_models[self.kth_best_model_path]))
+        return trainer.strategy.reduce_boolean_decision(better)
+
+
 def build_trainer(
     train: TrainConfig,
     output: Path,
@@ -94,10 +111,12 @@ def build_trainer(
     mode: str,
     progress: bool,
     resume_epoch: int | None = None,
+    later_ties: bool = False,
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     """The Trainer of a run in ``output``: best and last checkpoints, random states, CSV and
-    TensorBoard logs; returns it with the callback that keeps the best checkpoint."""
-    checkpoint = ModelCheckpoint(
+    TensorBoard logs; returns it with the callback that keeps the best checkpoint (on a tie,
+    the earlier epoch, or with ``later_ties`` the later one)."""
+    checkpoint = (LaterTiesCheckpoint if later_ties else ModelCheckpoint)(
         dirpath=output / "checkpoints",
         filename="best",
         monitor=monitor,
@@ -182,6 +201,9 @@ def build_loggers(names: Sequence[str], output: Path, resume_epoch: int | None) 
         elif name == "mlflow":
             from lightning.pytorch.loggers import MLFlowLogger
 
+            # A file store inside the run folder needs no server; recent MLflow versions keep
+            # it behind this opt-in (set the variable yourself to choose otherwise).
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             uri = (output / "logs" / "mlruns").resolve().as_uri()
             loggers.append(MLFlowLogger(experiment_name="i2moe", tracking_uri=uri))
     return loggers
@@ -205,6 +227,7 @@ def train_module(
     progress: bool = False,
     resume_from: Path | None = None,
     resume_epoch: int | None = None,
+    later_ties: bool = False,
 ) -> TrainingResult:
     """Train ``module`` on the bundle's training split, keep the checkpoint that is best on
     validation, and evaluate it on the validation and test splits.
@@ -217,11 +240,13 @@ def train_module(
         seed: the loaders' shuffling seed (the caller seeds the model's initialisation).
         progress: show Lightning's progress bar.
         resume_from: a ``last.ckpt`` to continue from; ``resume_epoch`` is its epoch.
+        later_ties: of epochs tied on the validation metric keep the later (default: the
+            earlier, Lightning's rule).
     """
     output = Path(output)
     metric, mode = selection_metric(bundle.task)
     trainer, checkpoint = build_trainer(
-        train, output, f"val/{metric}", mode, progress, resume_epoch
+        train, output, f"val/{metric}", mode, progress, resume_epoch, later_ties
     )
     batch, workers = train.batch_size, train.num_workers
     train_loader = make_loader(bundle.train, batch, seed, workers, shuffle=True)

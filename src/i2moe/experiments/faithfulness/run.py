@@ -88,7 +88,7 @@ def run_benchmark(
     from i2moe.experiments.faithfulness.datasets import check_ground_truth, make_data
     from i2moe.experiments.faithfulness.scoring import scores, summarise
     from i2moe.experiments.pid import dit_available
-    from i2moe.experiments.tables import frame_markdown
+    from i2moe.runs.tables import frame_markdown
 
     cases = suite(modalities, embeddings, kinds)
     checks = []

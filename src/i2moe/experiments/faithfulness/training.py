@@ -99,6 +99,8 @@ def train_model(
     )
     with tempfile.TemporaryDirectory(prefix="i2moe-faithfulness-") as folder, quiet_lightning():
         # Evaluating on the test split loads the best checkpoint into the module.
-        result = train_module(module, bundle, train_config, Path(folder), seed=seed)
+        result = train_module(
+            module, bundle, train_config, Path(folder), seed=seed, later_ties=True
+        )
     log.debug("%s: best validation accuracy %.4f", bundle.name, result.val["accuracy"])
     return TrainedModel(module.model.eval(), result.test["accuracy"])

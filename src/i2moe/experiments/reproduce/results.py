@@ -10,7 +10,7 @@ from typing import Any
 from i2moe.config import RunConfig
 from i2moe.experiments.paper import paper
 from i2moe.experiments.reproduce.grid import PaperRun
-from i2moe.experiments.tables import markdown_table, mean_std, mean_std_cell
+from i2moe.runs.tables import markdown_table, mean_std, mean_std_cell
 
 
 def table_records(

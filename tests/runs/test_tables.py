@@ -1,11 +1,11 @@
-"""The experiments' Markdown tables (i2moe.experiments.tables)."""
+"""The experiments' Markdown tables (i2moe.runs.tables)."""
 
 import math
 
 import pandas as pd
 import pytest
 
-from i2moe.experiments.tables import (
+from i2moe.runs.tables import (
     cell,
     frame_markdown,
     markdown_table,

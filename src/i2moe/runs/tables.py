@@ -1,7 +1,7 @@
-"""The Markdown tables the experiments write: a header, rows, and mean ± std over seeds.
+"""Markdown tables of run results: a header, rows, and mean ± std over seeds.
 
 The population standard deviation (``ddof=0``) throughout, as the paper's authors report it.
-Only the standard library and numpy, so that a lower layer can take the module over as it is.
+Only the standard library and numpy; run summaries, model cards and the experiments share it.
 """
 
 from __future__ import annotations
