@@ -5,7 +5,7 @@ import torch
 
 from helpers import SHAPES_3, batch_for, expert_output_shapes, tiny_model
 from i2moe.builders import ABLATIONS, i2moe_model, vanilla_model
-from i2moe.model import VanillaFusion, I2MoE
+from i2moe.model import I2MoE, VanillaFusion
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
 
 

@@ -329,7 +329,7 @@ def test_a_file_that_differs_from_the_model_is_not_written(runs, tmp_path, monke
 
 
 @pytest.mark.slow
-def test_a_file_that_fails_on_another_batch_size_is_a_clear_error(runs, tmp_path, monkeypatch):
+def test_a_file_that_fails_on_another_batch_size_is_a_clear_error(tmp_path, monkeypatch):
     """A trace that fixes the batch size (here: the model's own PatchTokenizer, unwrapped)
     fails on the check's batches: one message naming the backbone, no file."""
     folder = tmp_path / "patches"

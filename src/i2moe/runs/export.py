@@ -8,16 +8,17 @@ The exported model is the eval-mode intact pass of the run's best checkpoint:
   weights, experts in ``I2MoE.expert_names`` order). A vanilla fusion run has ``prediction``
   only.
 
-The batch axis is dynamic. The experts run one module each (:class:`UnstackedExperts`):
+The batch axis is dynamic. The experts run one module each (:class:`UnstackedExperts`), since
 ``torch.func.functional_call``, which both of :class:`~i2moe.execution.ExpertStack`'s paths use,
-does not trace. A missing modality's embedding is replaced as the model replaces it, except under
-the ``random`` masking: the model's per-sample keyed noise hashes the raw input bytes, which no
-graph can express, so the file holds one fixed noise draw per modality instead
+does not trace; modules whose forward reads the batch size with ``len`` are wrapped
+(:data:`BATCH_FREE`). A missing modality's embedding is replaced as the model replaces it,
+except under the ``random`` masking: the model's per-sample keyed noise hashes the raw input
+bytes, which no graph can express, so the file holds one fixed noise draw per modality instead
 (:func:`missing_fills`).
 
 After writing, the file is loaded back (``torch.jit.load`` or ``onnxruntime``), run on the
-run's test split and compared with the PyTorch model; a largest absolute difference of
-:data:`TOLERANCE` or more removes the file and raises :class:`~i2moe.runs.files.RunError`.
+run's test split and compared with the PyTorch model; at a largest absolute difference of
+:data:`TOLERANCE` or more nothing is written and :class:`~i2moe.runs.files.RunError` is raised.
 
 Shape letters: B batch, M modalities, T tokens, D width, E experts, C outputs.
 """
@@ -76,7 +77,7 @@ class ExportReport:
     Attributes:
         path: the file written.
         format: "torchscript" or "onnx".
-        fusion: the run's backbone.
+        fusion: the run's backbone ("vanilla <name>" for a vanilla run).
         inputs: input names: the modalities in order, then ``observed``.
         outputs: output names: ``prediction`` (and ``weights`` for I2MoE).
         max_difference: largest absolute difference from the PyTorch model over the outputs
@@ -504,7 +505,7 @@ def _load_exported(
     """The file loaded back as a function: inputs in order -> outputs in order."""
     if format == "torchscript":
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's, in torch 2.10+
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript's deprecation notice
             loaded = torch.jit.load(str(path), map_location="cpu")
 
         def call_torchscript(values: tuple[Tensor, ...]) -> list[Tensor]:

@@ -26,10 +26,11 @@ def test_train_model_defaults_drop_no_units():
 def test_training_goes_through_train_module_with_the_benchmarks_settings(monkeypatch):
     seen = {}
 
-    def fake_train_module(module, bundle, train_config, output, *, seed, progress=False):
+    def fake_train_module(module, bundle, train_config, output, *, seed, later_ties=False):
         from i2moe.training.loop import TrainingResult
 
         seen.update(module=module, train=train_config, seed=seed, output=output)
+        seen.update(later_ties=later_ties)
         return TrainingResult({"accuracy": 0.9}, {"accuracy": 0.8}, str(output / "best.ckpt"))
 
     monkeypatch.setattr("i2moe.training.loop.train_module", fake_train_module)
@@ -38,6 +39,7 @@ def test_training_goes_through_train_module_with_the_benchmarks_settings(monkeyp
         suite_bundle(arrays), evidence_weight=1.0, epochs=15, seed=2, interaction_warmup=0.5
     )
     module, train = seen["module"], seen["train"]
+    assert seen["later_ties"]  # of tied epochs the later, better-trained reweighter
     assert trained.model is module.model and not trained.model.training
     assert trained.test_accuracy == 0.8
     assert module.hparams.interaction_warmup == round(0.5 * 15) == 8

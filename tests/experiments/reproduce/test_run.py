@@ -4,12 +4,12 @@ paper's datasets, and loading those datasets by name."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+from fakes import write_adni, write_enrico, write_imdb, write_mimic, write_mosi
 
 from i2moe.cli import main
 from i2moe.config import load_config
@@ -17,10 +17,6 @@ from i2moe.data.base import DataError
 from i2moe.data.load import load_data
 from i2moe.experiments.reproduce.configs import DATASETS, config_path
 from i2moe.experiments.reproduce.grid import BACKBONES
-
-# The fake-data writers live beside the reader tests, in a folder without __init__.py.
-sys.path.insert(0, str(Path(__file__).parents[2] / "data" / "paper"))
-from fakes import write_adni, write_enrico, write_imdb, write_mimic, write_mosi  # noqa: E402
 
 ALL_CONFIGS = [(d, f) for d in DATASETS for f in BACKBONES]
 
