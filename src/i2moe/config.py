@@ -63,6 +63,8 @@ class ModelConfig:
         evidence_weight: 0 (default) is the paper's training; above 0 trains the reweighter on
             interaction evidence from the perturbed passes instead of the task loss, so its
             weights name the interaction (our change; ``docs/faithfulness.md``).
+        allow_one_modality: train I2MoE on data with one modality (refused by default: with
+            nothing to interact with, its uni/syn/red explanation is meaningless).
     """
 
     fusion: str = "transformer"
@@ -84,6 +86,7 @@ class ModelConfig:
     expert_chunk_size: int | None = None
     identical_init: bool = False
     evidence_weight: float = 0.0
+    allow_one_modality: bool = False
 
 
 @dataclass

@@ -424,3 +424,13 @@ def test_listing_commands_and_registered_sub_commands(capsys):
 def test_test_command_prints_the_metrics(run_folder, capsys):
     assert main(["test", "--run", str(run_folder), "--split", "val"]) == 0
     assert '"accuracy"' in capsys.readouterr().out
+
+
+def test_reproduce_accepts_the_spellings_users_type(tmp_path, capsys):
+    assert (
+        main(["reproduce", "--dataset", "mmimdb", "--data-root", str(tmp_path), "--dry-run"]) == 0
+    )
+    assert "imdb_transformer.yaml" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--dataset", "cifar", "--data-root", str(tmp_path)])
+    assert "expected one of mosi (cmu-mosi" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from helpers import tiny_run_config, write_npz
@@ -107,3 +108,16 @@ def test_check_resume_allows_more_epochs_but_not_another_model(tmp_path):
     (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 cut")
     with pytest.raises(RunError, match="last.ckpt: cannot resume from this checkpoint"):
         check_resume(config, tmp_path / "run")
+
+
+def test_one_modality_is_refused_unless_vanilla_or_allowed(tmp_path):
+    path = tmp_path / "one.npz"
+    np.savez(path, a=np.random.default_rng(0).normal(size=(40, 3)), y=np.arange(40) % 2)
+    bundle = read_npz(path)
+    config = tiny_run_config(path)
+    with pytest.raises(ConfigError, match=r"one modality \(a\).*--vanilla.*--allow-one-modality"):
+        check_model(config, bundle)
+    config.model.vanilla = True
+    check_model(config, bundle)
+    config.model.vanilla, config.model.allow_one_modality = False, True
+    check_model(config, bundle)

@@ -17,6 +17,7 @@ FIT_FLAGS: dict[str, tuple[str, str]] = {
     "task": ("data", "task"),
     "fusion": ("model", "fusion"),
     "vanilla": ("model", "vanilla"),
+    "allow_one_modality": ("model", "allow_one_modality"),
     "dim": ("model", "dim"),
     "num_patches": ("model", "num_patches"),
     "masking": ("model", "masking"),
@@ -68,6 +69,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--fusion", help="fusion backbone (see `i2moe fusions`)")
     model.add_argument(
         "--vanilla", action="store_true", default=None, help="the backbone alone, no experts"
+    )
+    model.add_argument(
+        "--allow-one-modality",
+        action="store_true",
+        default=None,
+        help="train I2MoE on data with a single modality (refused otherwise: use --vanilla)",
     )
     model.add_argument("--dim", type=int, help="embedding width D")
     model.add_argument("--num-patches", type=int, help="tokens per vector modality")

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from i2moe.data.paper import paper_dataset_name, spellings
 from i2moe.experiments.reproduce import BACKBONES, DATASETS, TABLES
 
 HELP = "the paper's tables on its datasets, from the shipped configs"
@@ -18,8 +19,23 @@ DESCRIPTION = (
 log = logging.getLogger("i2moe")
 
 
+def _dataset(value: str) -> str:
+    """A paper dataset by any of its spellings (``mmimdb`` -> ``imdb``)."""
+    canonical = paper_dataset_name(value)
+    if canonical not in DATASETS:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset '{value}'; expected one of {spellings()}"
+        )
+    return canonical
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", choices=DATASETS)
+    parser.add_argument(
+        "--dataset",
+        type=_dataset,
+        metavar="NAME",
+        help=f"the paper's dataset: {spellings()}",
+    )
     parser.add_argument("--data-root", type=Path, metavar="DIR", help="the dataset's folder")
     parser.add_argument(
         "--table",

@@ -184,13 +184,14 @@ def load_paper_data(
         DataError: unknown dataset, no folder given, a task the dataset does not have, or a
             ``sequence_chunks`` entry that names no vector modality.
     """
-    from i2moe.data.paper import PAPER_DATASETS
+    from i2moe.data.paper import PAPER_DATASETS, paper_dataset_name, spellings
 
-    dataset, _, inline_root = name[len(PAPER_PREFIX) :].partition(":")
-    if dataset not in PAPER_DATASETS:
+    given, _, inline_root = name[len(PAPER_PREFIX) :].partition(":")
+    dataset = paper_dataset_name(given)
+    if dataset is None:
         raise DataError(
-            f"{name}: unknown paper dataset '{dataset}'; expected paper:<dataset> with one of "
-            f"{', '.join(sorted(PAPER_DATASETS))}"
+            f"{name}: unknown paper dataset '{given}'; expected paper:<dataset> with one of "
+            f"{spellings()}"
         )
     if inline_root and root is not None and Path(inline_root) != Path(root):
         raise DataError(

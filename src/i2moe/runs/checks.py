@@ -180,6 +180,13 @@ def check_model(
     """
     train, model = config.train, config.model
     modalities = bundle.modality_names
+    if len(modalities) == 1 and not (model.vanilla or model.allow_one_modality):
+        raise ConfigError(
+            f"{config.data.name}: has one modality ({modalities[0]}); I2MoE's experts explain "
+            "how several modalities interact, so with one its uni/syn/red explanation means "
+            "nothing: train the backbone alone with --vanilla, or pass --allow-one-modality "
+            "to train I2MoE anyway"
+        )
     for name in ("encoders", "encoder_options"):
         unknown = sorted(set(getattr(model, name)) - set(modalities))
         if unknown:

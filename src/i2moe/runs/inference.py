@@ -320,7 +320,7 @@ def write_predictions(
     output: Path,
     *,
     attribution: bool = True,
-    seed: int = 0,
+    seed: int | None = None,
 ) -> None:
     """``predictions.csv`` of a split (the columns of ``i2moe predict``, with ``split`` and
     ``sample``, its position in the split) and, for an I2MoE, ``interpretation/weights.csv``.
@@ -331,8 +331,11 @@ def write_predictions(
         split: the split to predict.
         output: the run folder.
         attribution: write the ``attr_`` columns (the run's default attribution method).
-        seed: seed of the attribution (the run's).
+        seed: seed of the attribution; default the run's (``output/config.yaml``), as in its
+            interpretation.
     """
+    if seed is None:
+        seed = _run_seed(output)
     dataset = bundle.split(split)
     rows = PredictionRows(
         sample_ids=_sample_ids(dataset),
@@ -352,6 +355,14 @@ def write_predictions(
             columns=lambda column: column.removeprefix("weight_")
         )
         write_atomic(output / "interpretation" / "weights.csv", weights.to_csv(index=False))
+
+
+def _run_seed(run: Path) -> int:
+    """The seed in a run folder's ``config.yaml`` (0 before it is written)."""
+    from i2moe.config import load_config
+
+    path = run / "config.yaml"
+    return load_config(path).train.seeds[0] if path.is_file() else 0
 
 
 def _sample_ids(dataset: Dataset) -> list[Any]:
@@ -618,6 +629,7 @@ def predict_run(
     batch_size: int = PREDICTION_BATCH,
     attribution: bool = True,
     mapping: str | Path | None = None,
+    reference: Dataset | None = None,
 ) -> int:
     """Predict every row of ``data`` once, in file order, into a CSV or Parquet file.
 
@@ -634,6 +646,8 @@ def predict_run(
         attribution: write the ``attr_`` columns (the run's default attribution method; the
             rule fits its probes on the run's training data, which must be readable).
         mapping: a YAML column mapping for a table (default: the run's).
+        reference: the split the rule's probes are fitted on (default: the run's training
+            split, read from the run's data).
 
     Returns:
         The number of rows written.
@@ -651,7 +665,8 @@ def predict_run(
     module, config, info = load_run(run)
     bundle = run_data(config, info, data, for_prediction=True, mapping=mapping)
     method = attribution_method(module) if attribution else None
-    reference = _training_split(run, config, info, method) if needs_reference(method) else None
+    if needs_reference(method) and reference is None:
+        reference = _training_split(run, config, info, method)
     dataset = bundle.split(PREDICTION_SPLIT)
     rows = PredictionRows(
         sample_ids=_sample_ids(dataset),

@@ -25,8 +25,43 @@ PAPER_DATASETS: dict[str, Callable[..., DataBundle]] = {
     "mimic": read_mimic,
 }
 
+# Other spellings users type (the authors' scripts, MultiBench and the HDF5 file say "mmimdb")
+# -> the name above. Looked up without case.
+DATASET_ALIASES: dict[str, str] = {
+    "mm-imdb": "imdb",
+    "mm_imdb": "imdb",
+    "mmimdb": "imdb",
+    "cmu-mosi": "mosi",
+    "cmu_mosi": "mosi",
+    "cmumosi": "mosi",
+    "mimic-iv": "mimic",
+    "mimic_iv": "mimic",
+    "mimiciv": "mimic",
+    "mimic4": "mimic",
+}
+
+
+def paper_dataset_name(name: str) -> str | None:
+    """The paper dataset ``name`` means (any case, any spelling of DATASET_ALIASES), or None."""
+    key = name.strip().lower()
+    key = DATASET_ALIASES.get(key, key)
+    return key if key in PAPER_DATASETS else None
+
+
+def spellings() -> str:
+    """Every accepted spelling, for help texts and messages: ``imdb (mm-imdb, mmimdb, ...)``."""
+    parts = []
+    for canonical in PAPER_DATASETS:
+        others = sorted(alias for alias, target in DATASET_ALIASES.items() if target == canonical)
+        parts.append(f"{canonical} ({', '.join(others)})" if others else canonical)
+    return ", ".join(parts)
+
+
 __all__ = [
+    "DATASET_ALIASES",
     "PAPER_DATASETS",
+    "paper_dataset_name",
+    "spellings",
     "read_adni",
     "read_enrico",
     "read_imdb",

@@ -57,11 +57,14 @@ def reproduce(
         One record per table row and metric (the rows of ``table<k>.csv``).
     """
     from i2moe.data.load import as_sequences, load_paper_data
+    from i2moe.data.paper import paper_dataset_name, spellings
     from i2moe.runs.grid import GridRun, fit_grid
     from i2moe.training.distributed import is_primary_process
 
-    if dataset not in DATASETS:
-        raise ReproduceError(f"--dataset {dataset}: expected one of {', '.join(DATASETS)}")
+    canonical = paper_dataset_name(dataset)
+    if canonical not in DATASETS:
+        raise ReproduceError(f"--dataset {dataset}: expected one of {spellings()}")
+    dataset = canonical
     runs = paper_grid(table, fusions)
     parsed = parse_overrides(overrides)
     output = Path(output) if output is not None else Path("runs") / "reproduce" / dataset
