@@ -155,11 +155,14 @@ def test_without_attribution_or_the_run_s_training_data(npz_run, tmp_path, capsy
     config["data"]["name"] = str(tmp_path / "gone.npz")
     (moved / "config.yaml").write_text(yaml.safe_dump(config))
     args = ["predict", "--run", str(moved), "--data", str(data), "--output"]
-    assert main([*args, str(tmp_path / "moved.csv")]) == 2
-    error = capsys.readouterr().err
-    assert "fits its probes on the run's training data, which cannot be read" in error
-    assert "--no-attribution" in error
-    assert len(_predict(moved, data, tmp_path / "moved.csv", "--no-attribution")) == 60
+    assert main([*args, str(tmp_path / "moved.csv")]) == 0
+    warning = capsys.readouterr().err
+    assert f"{moved}: the attr_ columns are left out" in warning and "gone.npz" in warning
+    moved_frame = pd.read_csv(tmp_path / "moved.csv")
+    assert len(moved_frame) == 60 and not any(c.startswith("attr_") for c in moved_frame)
+    assert "weight_syn" in moved_frame
+    _predict(moved, data, tmp_path / "moved.csv", "--no-attribution")
+    assert "left out" not in capsys.readouterr().err
 
 
 def _bad_files(arrays):

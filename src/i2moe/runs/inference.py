@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREDICTION_SUFFIXES = (".csv", ".parquet")
-# Rows per model call, attribution and written part of a prediction file.
+# Rows of a prediction file predicted, attributed and written at a time, and rows per model call.
 PREDICTION_BATCH = 4096
 MODEL_BATCH = 256
 
@@ -85,7 +85,7 @@ def predict_split(
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-@dataclass
+@dataclasses.dataclass
 class PredictionRows:
     """What the rows of a prediction file say besides the model: who they are and their labels.
 
@@ -96,8 +96,10 @@ class PredictionRows:
         labelled: the rows carry labels (the ``target`` columns).
         target_names: names of the labels' class ids (the file's own text labels, else the
             run's names); None: the ids.
-        file_split: each row's split code in its file (the ``split`` and ``sample`` columns),
-            or None when the file has no split.
+        file_split: each row's split code in its file (the ``split`` column), or None when
+            the file has no split.
+        split_positions: each row's position within its file split (the ``sample`` column);
+            default: counted from ``file_split``.
     """
 
     sample_ids: Sequence[Any]
@@ -105,16 +107,25 @@ class PredictionRows:
     labelled: bool = True
     target_names: Sequence[str] | None = None
     file_split: np.ndarray | None = None
+    split_positions: np.ndarray | None = None
 
-    def positions(self) -> np.ndarray | None:
-        """Each row's position within its file split (None without a split)."""
-        if self.file_split is None:
-            return None
-        positions = np.zeros(len(self.file_split), dtype=np.int64)
-        for code in range(len(SPLITS)):
-            rows = np.flatnonzero(self.file_split == code)
-            positions[rows] = np.arange(len(rows))
-        return positions
+    def __post_init__(self) -> None:
+        if self.file_split is not None and self.split_positions is None:
+            positions = np.zeros(len(self.file_split), dtype=np.int64)
+            for code in range(len(SPLITS)):
+                rows = np.flatnonzero(self.file_split == code)
+                positions[rows] = np.arange(len(rows))
+            self.split_positions = positions
+
+    def part(self, start: int, stop: int) -> PredictionRows:
+        """Rows ``start`` to ``stop - 1``, with their positions within the whole file's split."""
+        split, positions = self.file_split, self.split_positions
+        return dataclasses.replace(
+            self,
+            sample_ids=self.sample_ids[start:stop],
+            file_split=None if split is None else split[start:stop],
+            split_positions=None if positions is None else positions[start:stop],
+        )
 
 
 def prediction_frame(
@@ -123,7 +134,6 @@ def prediction_frame(
     rows: PredictionRows,
     *,
     attribution: Attribution | None = None,
-    positions: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per sample (``docs/predictions.md``): ``id``; ``split`` and ``sample`` when the
     rows have a file split; the prediction, probabilities and labels; ``attr_<interaction>``
@@ -134,7 +144,6 @@ def prediction_frame(
         result: :func:`predict_split` of the rows.
         rows: the rows' ids, names and split, one per row of ``result``.
         attribution: the rows' attribution by the run's default method, if any.
-        positions: the rows' positions within their file split (with ``rows.file_split``).
     """
     task = module.task
     prediction = result["prediction"].float()
@@ -142,7 +151,7 @@ def prediction_frame(
     frame = pd.DataFrame({"id": [_plain(i) for i in rows.sample_ids]})
     if rows.file_split is not None:
         frame["split"] = [SPLITS[code] for code in rows.file_split]
-        frame["sample"] = positions
+        frame["sample"] = rows.split_positions
     target = result["target"]
     if task == "classification":
         probabilities = prediction.softmax(-1).numpy()
@@ -213,7 +222,8 @@ def prediction_frames(
         method: the attribution method of the ``attr_`` columns (None: no such columns).
         reference: the split the method fits on (the run's training split), for the rule.
         seed: seed of the attribution (the run's, as in its interpretation).
-        batch_size: rows per model call, attribution and frame.
+        batch_size: rows per attribution and frame (the model runs on at most
+            :data:`MODEL_BATCH` of them at a time).
 
     Raises:
         ValueError: ``batch_size`` below 1, or a method that needs a reference without one.
@@ -222,7 +232,6 @@ def prediction_frames(
         raise ValueError(f"batch size {batch_size}: expected a whole number of rows >= 1")
     if needs_reference(method) and reference is None:
         raise ValueError(f"attribution method {method!r} needs the run's training split")
-    positions = rows.positions()
     total = len(dataset)  # type: ignore[arg-type]
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
@@ -234,20 +243,7 @@ def prediction_frames(
 
             scores = attribute(module.model, chunk, [method], reference=reference, seed=seed)
             attribution = scores[method]
-        part = PredictionRows(
-            sample_ids=rows.sample_ids[start:stop],
-            class_names=rows.class_names,
-            labelled=rows.labelled,
-            target_names=rows.target_names,
-            file_split=None if rows.file_split is None else rows.file_split[start:stop],
-        )
-        frame = prediction_frame(
-            module,
-            result,
-            part,
-            attribution=attribution,
-            positions=None if positions is None else positions[start:stop],
-        )
+        frame = prediction_frame(module, result, rows.part(start, stop), attribution=attribution)
         frame.index = pd.RangeIndex(start, stop)
         yield frame
 
@@ -642,9 +638,11 @@ def predict_run(
             bundled or paper dataset (its train, val and test rows one after the other).
         output: the file to write, ``.csv`` or ``.parquet``; an existing one is replaced
             only when the new one is complete.
-        batch_size: rows per model call, attribution and written part.
-        attribution: write the ``attr_`` columns (the run's default attribution method; the
-            rule fits its probes on the run's training data, which must be readable).
+        batch_size: rows predicted, attributed and written at a time.
+        attribution: write the ``attr_`` columns (the run's default attribution method). The
+            rule fits its probes on the run's training data: where that cannot be read (moved,
+            or a saved estimator's in-memory data) and no ``reference`` is given, the columns
+            are left out with a logged warning.
         mapping: a YAML column mapping for a table (default: the run's).
         reference: the split the rule's probes are fitted on (default: the run's training
             split, read from the run's data).
@@ -653,8 +651,7 @@ def predict_run(
         The number of rows written.
 
     Raises:
-        RunError: not a run folder, data that does not fit the run, or the run's training
-            data unreadable when the attribution needs it.
+        RunError: not a run folder, or data that does not fit the run.
         DataError, ConfigError: the data cannot be read.
         ValueError: an unsupported output, or ``batch_size`` below 1.
     """
@@ -667,6 +664,7 @@ def predict_run(
     method = attribution_method(module) if attribution else None
     if needs_reference(method) and reference is None:
         reference = _training_split(run, config, info, method)
+        method = method if reference is not None else None
     dataset = bundle.split(PREDICTION_SPLIT)
     rows = PredictionRows(
         sample_ids=_sample_ids(dataset),
@@ -689,7 +687,8 @@ def predict_run(
 
 def _training_split(
     run: str | Path, config: RunConfig, info: dict[str, Any], method: str | None
-) -> Dataset:
+) -> Dataset | None:
+    """The run's training split, or None (logged) where the run's data cannot be read."""
     from i2moe.config import ConfigError
     from i2moe.spec import DataError
 
@@ -697,8 +696,13 @@ def _training_split(
         return run_data(config, info, None).train
     except (DataError, ConfigError, OSError) as error:
         first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise RunError(
-            f"{run}: the attribution method '{method}' fits its probes on the run's training "
-            f"data, which cannot be read ({first_line}); expected the run's data "
-            f"{config.data.name} where it was, or --no-attribution to leave out the attr_ columns"
-        ) from error
+        log.warning(
+            "%s: the attr_ columns are left out: the attribution method '%s' fits its probes "
+            "on the run's training data (%s), which cannot be read (%s); --no-attribution "
+            "leaves them out without this warning",
+            run,
+            method,
+            config.data.name,
+            first_line,
+        )
+        return None
