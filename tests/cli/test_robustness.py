@@ -8,7 +8,7 @@ import pytest
 
 from helpers import listing
 from i2moe.cli import main
-from i2moe.runs.inference import evaluate_run
+from i2moe.runs.evaluation import evaluate_run
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from i2moe.data.synth import write_synth
-from i2moe.runs.inference import evaluate_run
+from i2moe.runs.evaluation import evaluate_run
 from i2moe.training.distributed import is_primary_process
 
 RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "LOCAL_RANK", "NODE_RANK")

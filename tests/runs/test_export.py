@@ -31,7 +31,7 @@ from i2moe.runs.export import (
     missing_fills,
 )
 from i2moe.runs.files import RunError
-from i2moe.runs.inference import load_run, run_data
+from i2moe.runs.loading import load_run, run_data
 from i2moe.spec import ModalitySpec
 
 BACKBONES = ("transformer", "ef", "lf", "lrtf", "interpretcc", "switchgate", "moepp")

@@ -8,7 +8,7 @@ import json
 from i2moe.runs.files import (
     read_checkpoint,
 )
-from i2moe.runs.inference import load_run
+from i2moe.runs.loading import load_run
 
 
 def test_fit_one_saves_last_after_every_epoch_and_metrics_last(tiny_run):

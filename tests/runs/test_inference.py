@@ -7,17 +7,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from i2moe.runs.evaluation import evaluate_run
 from i2moe.runs.files import (
     RunError,
 )
-from i2moe.runs.inference import (
+from i2moe.runs.loading import load_checkpoint, load_run, run_data
+from i2moe.runs.prediction import (
     PredictionRows,
     check_prediction_output,
-    evaluate_run,
-    load_checkpoint,
-    load_run,
     prediction_frames,
-    run_data,
     write_prediction_rows,
 )
 

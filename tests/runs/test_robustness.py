@@ -11,13 +11,8 @@ import torch
 
 from i2moe.data.base import ArrayDataset
 from i2moe.data.synth import write_synth
-from i2moe.runs.inference import (
-    WithoutModalities,
-    evaluate_run,
-    load_run,
-    missing_mask,
-    run_data,
-)
+from i2moe.runs.evaluation import WithoutModalities, evaluate_run, missing_mask
+from i2moe.runs.loading import load_run, run_data
 from i2moe.runs.robustness import (
     ALL_SUBSETS_UP_TO,
     RobustnessRow,

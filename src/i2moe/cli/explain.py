@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from i2moe.model import I2MoE
     from i2moe.runs.explain import interpret_run, vanilla_message
     from i2moe.runs.files import RunError
-    from i2moe.runs.inference import load_run
+    from i2moe.runs.loading import load_run
 
     module, config, info = load_run(args.run)
     if not isinstance(module.model, I2MoE):

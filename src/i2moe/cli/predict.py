@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2moe.runs.inference import predict_run
+    from i2moe.runs.prediction import predict_run
 
     options = {} if args.batch_size is None else {"batch_size": args.batch_size}
     count = predict_run(

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from i2moe.runs.inference import evaluate_run
+    from i2moe.runs.evaluation import evaluate_run
 
     metrics = evaluate_run(args.run, data=args.data, split=args.split, drop=args.drop)
     sys.stdout.write(json.dumps(metrics, indent=2) + "\n")

@@ -28,7 +28,7 @@ from i2moe.interpret.attribution import attribute, default_method
 from i2moe.model import I2MoE
 from i2moe.runs.checks import check_settings
 from i2moe.runs.files import RunError, config_text, write_atomic
-from i2moe.runs.inference import load_run, run_info
+from i2moe.runs.loading import load_run, reference_rows, run_info, write_reference_rows
 from i2moe.spec import DataError, ModalitySpec
 from i2moe.training.loop import quiet_lightning, train_module
 from i2moe.training.module import FusionLightningModule
@@ -36,7 +36,6 @@ from i2moe.training.module import FusionLightningModule
 log = logging.getLogger(__name__)
 
 ESTIMATOR_FILE = "estimator.json"
-REFERENCE_FILE = "reference.npz"
 PREDICT_BATCH = 256
 # Training rows kept (and saved) for the attribution probes of :meth:`explain`.
 REFERENCE_ROWS = 1000
@@ -399,13 +398,7 @@ class I2MoEEstimator(EstimatorBase):
             "n_features_in": getattr(self, "n_features_in_", None),
         }
         write_atomic(path / ESTIMATOR_FILE, json.dumps(state, indent=2))
-        reference = self.reference_
-        np.savez(
-            path / REFERENCE_FILE,
-            targets=reference.targets.numpy(),
-            observed=reference.observed.numpy(),
-            **{f"modality_{k}": v.numpy() for k, v in reference.arrays.items()},
-        )
+        write_reference_rows(path, self.reference_)
         return path
 
     @classmethod
@@ -435,30 +428,12 @@ class I2MoEEstimator(EstimatorBase):
         estimator._validation_rows = None
         if state.get("n_features_in") is not None:
             estimator.n_features_in_ = state["n_features_in"]
-        estimator.reference_ = _load_reference(Path(path), module, config, info)
+        method = default_method(module.model) if isinstance(module.model, I2MoE) else None
+        estimator.reference_ = reference_rows(path, config, info, method)
         if cls._task_kind != "regression":
             classes = state.get("classes") or info.get("class_names") or range(module.num_outputs)
             estimator.classes_ = np.asarray(list(classes))
         return estimator
-
-
-def _load_reference(
-    path: Path, module: FusionLightningModule, config: RunConfig, info: dict[str, Any]
-) -> ArrayDataset | None:
-    """The saved reference rows, or for a run written by ``i2moe fit`` its training split."""
-    file = path / REFERENCE_FILE
-    if file.is_file():
-        with np.load(file) as saved:
-            names = [m["name"] for m in info["modalities"]]
-            arrays = {name: saved[f"modality_{name}"] for name in names}
-            return ArrayDataset(arrays, saved["targets"], module.task, saved["observed"])
-    try:
-        from i2moe.runs.inference import run_data
-
-        return run_data(config, info, None).train
-    except (DataError, RunError, OSError, ValueError) as error:
-        log.warning("%s: no reference rows for explain (%s); the explained rows serve", path, error)
-        return None
 
 
 def _plain(value: Any) -> Any:

@@ -57,6 +57,7 @@ def explain(
     batch_size: int = 256,
     figures: bool = True,
     report: bool = True,
+    robustness: str | Path | None = None,
     **options: Any,
 ) -> Explanation:
     """Explain an I2MoE model on a data split, and write the files when ``output_dir`` is given.
@@ -73,6 +74,8 @@ def explain(
         batch_size: batch size when ``data`` is a Dataset.
         figures: draw the PNG figures.
         report: write ``report.html`` (embeds the figures; implies ``figures``).
+        robustness: the run's ``robustness.json`` (``i2moe robustness``); when the file
+            exists, the figures and the report get a robustness section.
         **options: what :func:`~i2moe.interpret.analysis.analyse` takes: ``class_names``,
             ``tolerance``, ``samples`` (positions to show in detail), ``sample_ids`` (ids to
             show in detail), ``num_examples``, ``groups`` (further breakdowns of the weights)
@@ -93,4 +96,6 @@ def explain(
     explanation = analyse(outputs, **options)
     if output_dir is None:
         return explanation
-    return write_explanation(explanation, output_dir, figures=figures, report=report)
+    return write_explanation(
+        explanation, output_dir, figures=figures, report=report, robustness=robustness
+    )

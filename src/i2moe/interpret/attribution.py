@@ -33,6 +33,10 @@ mean score.
 
   i.e. only m is needed -> uniqueness, none is needed -> redundancy, several -> synergy.
 
+Every share comes with a 95 % bootstrap interval over the samples (:func:`bootstrap_intervals`)
+and every sample's scores with a confidence: the margin between its top and second score, and
+the normalised entropy of its scores (:func:`score_confidence`).
+
 Which method ``i2moe fit`` / ``i2moe explain`` report by default is measured, not chosen:
 :func:`default_method` takes the best one in the packaged scores of ``i2moe faithfulness`` for
 the model's training (``rule`` for the paper's training, the weights for the evidence training).
@@ -68,6 +72,9 @@ METHOD_DESCRIPTIONS = {
     "sensitivity": "modality sensitivity: which modalities' replacement flips the prediction",
 }
 SENSITIVITY_DRAWS = 4
+BOOTSTRAP_DRAWS = 1000  # resamples of the samples behind each share's interval
+INTERVAL_LEVEL = 0.95
+BOOTSTRAP_CELLS = 2_000_000  # resampled sample positions held in memory at once
 SCORES_FILE = Path(__file__).with_name("faithfulness_scores.json")
 
 
@@ -160,6 +167,67 @@ def sensitivity_rule(necessity: np.ndarray) -> np.ndarray:
     return scores / scores.sum(1, keepdims=True)
 
 
+def bootstrap_intervals(
+    scores: np.ndarray,
+    *,
+    draws: int = BOOTSTRAP_DRAWS,
+    level: float = INTERVAL_LEVEL,
+    seed: int = 0,
+) -> np.ndarray:
+    """Percentile bootstrap intervals of the dataset-level shares (the mean scores).
+
+    The samples are resampled with replacement ``draws`` times (seeded); each resample's
+    shares are its mean scores, normalised to sum to 1. Each interval is widened, where needed,
+    to contain the share itself. With fewer than two samples nothing is known: [0, 1].
+
+    Args:
+        scores: [N, E] per-sample scores, rows summing to 1.
+        draws: bootstrap resamples.
+        level: the intervals' coverage.
+        seed: seed of the resampling.
+
+    Returns:
+        [E, 2] low and high per interaction.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    num_samples, num_interactions = scores.shape
+    if num_samples < 2:
+        return np.tile([0.0, 1.0], (num_interactions, 1))
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(draws, BOOTSTRAP_CELLS // num_samples))
+    resampled = []
+    for start in range(0, draws, chunk):
+        size = min(chunk, draws - start)
+        picks = rng.integers(0, num_samples, (size, num_samples))
+        picks += np.arange(size)[:, None] * num_samples  # one block of counts per resample
+        counts = np.bincount(picks.ravel(), minlength=size * num_samples)
+        resampled.append(counts.reshape(size, num_samples) @ scores / num_samples)  # [size, E]
+    means = np.concatenate(resampled)
+    means = means / means.sum(1, keepdims=True)
+    tail = (1.0 - level) / 2
+    low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)
+    share = scores.mean(0) / scores.mean(0).sum()
+    return np.stack([np.minimum(low, share), np.maximum(high, share)], axis=1)
+
+
+def score_confidence(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How clearly each sample's scores name one interaction.
+
+    Args:
+        scores: [N, E] per-sample scores, rows summing to 1.
+
+    Returns:
+        ``margin`` [N]: the top score minus the second (0: a tie, 1: one interaction only);
+        ``entropy`` [N]: the scores' entropy over log(E) (0: one interaction, 1: all alike).
+    """
+    scores = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
+    ordered = np.sort(scores, axis=1)
+    margin = ordered[:, -1] - (ordered[:, -2] if scores.shape[1] > 1 else 0.0)
+    terms = np.where(scores > 0, scores * np.log(np.where(scores > 0, scores, 1.0)), 0.0)
+    entropy = -terms.sum(1) / np.log(scores.shape[1]) if scores.shape[1] > 1 else terms[:, 0]
+    return margin, np.clip(entropy, 0.0, 1.0)
+
+
 @dataclass
 class Attribution:
     """Per-sample interaction scores of one method over a split."""
@@ -181,9 +249,33 @@ class Attribution:
         shares = self.shares
         return max(shares, key=shares.__getitem__)
 
+    @property
+    def runner_up(self) -> str:
+        """The interaction with the second largest share."""
+        shares = self.shares
+        return sorted(shares, key=shares.__getitem__, reverse=True)[min(1, len(shares) - 1)]
+
     def labels(self) -> np.ndarray:
         """[N] the top interaction code of each sample."""
         return self.scores.argmax(1)
+
+    def intervals(
+        self, *, draws: int = BOOTSTRAP_DRAWS, level: float = INTERVAL_LEVEL, seed: int = 0
+    ) -> dict[str, list[float]]:
+        """Interaction -> [low, high], the share's bootstrap interval
+        (:func:`bootstrap_intervals`)."""
+        bounds = bootstrap_intervals(self.scores, draws=draws, level=level, seed=seed)
+        return {
+            name: [float(lo), float(hi)] for name, (lo, hi) in zip(self.names, bounds, strict=True)
+        }
+
+    def distinguishable(self, intervals: dict[str, list[float]] | None = None) -> bool:
+        """Whether the top interaction's interval lies above the second's (``intervals``:
+        :meth:`intervals`, computed when not given)."""
+        intervals = self.intervals() if intervals is None else intervals
+        if len(self.names) < 2:
+            return True
+        return intervals[self.top][0] > intervals[self.runner_up][1]
 
 
 def attribute(
@@ -269,6 +361,25 @@ def _sensitivity_scores(
     return sensitivity_rule(flip / chance[None])
 
 
+def method_summary(
+    result: Attribution, *, seed: int = 0, draws: int = BOOTSTRAP_DRAWS
+) -> dict[str, Any]:
+    """One method's entry of ``attribution_methods.json`` (without its description and
+    faithfulness): ``shares``, ``intervals``, ``top``, ``second``, ``distinguishable`` and the
+    samples' ``median_confidence`` and ``median_entropy``."""
+    intervals = result.intervals(draws=draws, seed=seed)
+    margin, entropy = score_confidence(result.scores)
+    return {
+        "shares": result.shares,
+        "intervals": intervals,
+        "top": result.top,
+        "second": result.runner_up,
+        "distinguishable": result.distinguishable(intervals),
+        "median_confidence": float(np.median(margin)) if len(margin) else None,
+        "median_entropy": float(np.median(entropy)) if len(entropy) else None,
+    }
+
+
 def write_attribution(
     model: I2MoE,
     dataset: Dataset,
@@ -279,16 +390,21 @@ def write_attribution(
     sample_ids: Sequence[Any] | None = None,
     faithfulness: dict[str, Any] | None = None,
     seed: int = 0,
+    draws: int = BOOTSTRAP_DRAWS,
 ) -> dict[str, Attribution]:
     """Write ``attribution.json`` and ``attribution.csv`` for a split into ``output_dir``.
 
     ``attribution.json``: the chosen method's dataset-level share per interaction, keys
-    ``uni_<modality>``, ``syn``, ``red``, summing to 1. ``attribution_methods.json``:
-    ``method`` (the chosen one), ``paper_method`` and ``methods`` (every method's shares, top
-    interaction, description and, when given, its measured faithfulness).
-    ``attribution.csv``: one row per sample, ``sample``, the default method's score per
-    interaction, and ``top`` (its top interaction) followed by the top interaction of every
-    other method (``top_<method>``).
+    ``uni_<modality>``, ``syn``, ``red``, summing to 1, then ``intervals`` (interaction ->
+    [low, high], the 95 % bootstrap interval of its share over the samples) and
+    ``distinguishable`` (whether the top interaction's interval lies above the second's).
+    ``attribution_methods.json``: ``method`` (the chosen one), ``description``,
+    ``paper_method``, ``bootstrap`` (``draws``, ``level``, ``seed`` of the intervals) and
+    ``methods`` (per method: :func:`method_summary`, its description and, when given, its
+    measured faithfulness). ``attribution.csv``: one row per sample, ``sample``, the default
+    method's score per interaction, ``top`` (its top interaction), ``confidence`` (the top
+    score minus the second), ``entropy`` (normalised entropy of the scores), then the top
+    interaction of every other method (``top_<method>``).
 
     Args:
         model: a trained I2MoE.
@@ -301,7 +417,8 @@ def write_attribution(
         faithfulness: method -> measured faithfulness, shown beside it; default the packaged
             scores of ``i2moe faithfulness`` for the model's training
             (:func:`measured_faithfulness`).
-        seed: seed of the probes.
+        seed: seed of the probes and of the bootstrap.
+        draws: bootstrap resamples behind each interval.
 
     Returns:
         method -> :class:`Attribution` for every method that applies to the model.
@@ -316,21 +433,28 @@ def write_attribution(
         faithfulness = measured_faithfulness(model)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    # attribution.json holds only the shares, so its values sum to 1 as documented;
-    # attribution_methods.json says which method made them and how every method scored.
-    (output / "attribution.json").write_text(json.dumps(chosen.shares, indent=2))
+    summaries = {name: method_summary(r, seed=seed, draws=draws) for name, r in results.items()}
+    # The top level of attribution.json stays interaction -> share; the two further keys are
+    # not interactions, so readers that sum the shares skip them.
+    default = summaries[method]
+    shares = {
+        **default["shares"],
+        "intervals": default["intervals"],
+        "distinguishable": default["distinguishable"],
+    }
+    (output / "attribution.json").write_text(json.dumps(shares, indent=2))
     details = {
         "method": method,
         "description": METHOD_DESCRIPTIONS[method],
         "paper_method": PAPER_METHOD,
+        "bootstrap": {"draws": draws, "level": INTERVAL_LEVEL, "seed": seed},
         "methods": {
             name: {
                 "description": METHOD_DESCRIPTIONS[name],
-                "shares": result.shares,
-                "top": result.top,
+                **summaries[name],
                 "faithfulness": faithfulness.get(name),
             }
-            for name, result in results.items()
+            for name in results
         },
     }
     (output / "attribution_methods.json").write_text(json.dumps(details, indent=2))
@@ -339,6 +463,7 @@ def write_attribution(
     frame = pd.DataFrame(chosen.scores, columns=chosen.names)
     frame.insert(0, "sample", list(sample_ids))
     frame["top"] = [chosen.names[c] for c in chosen.labels()]
+    frame["confidence"], frame["entropy"] = score_confidence(chosen.scores)
     for name, result in results.items():
         if name != method:
             frame[f"top_{name}"] = [result.names[c] for c in result.labels()]

@@ -66,6 +66,7 @@ def write_explanation(
     *,
     figures: bool = True,
     report: bool = True,
+    robustness: str | Path | None = None,
 ) -> Explanation:
     """Write every file of ``explanation`` into ``output_dir``; ``summary.json`` comes last.
 
@@ -74,21 +75,26 @@ def write_explanation(
         output_dir: the folder (created).
         figures: draw the PNG figures (imports matplotlib).
         report: write ``report.html`` (embeds the figures; implies ``figures``).
+        robustness: the run's ``robustness.json`` (``i2moe robustness``); when the file
+            exists, the figures and the report get a robustness section.
 
     Returns:
         ``explanation``, its ``files`` and ``figures`` naming what was written.
     """
     output_dir = Path(output_dir)
     explanation.files = write_tables(explanation, output_dir)
+    rows = None
     if figures or report:
         from i2moe.interpret.figures import write_figures
+        from i2moe.interpret.report import read_robustness
 
-        explanation.figures = write_figures(explanation, output_dir)
+        rows = read_robustness(robustness)
+        explanation.figures = write_figures(explanation, output_dir, robustness=rows)
     if report:
         from i2moe.interpret.report import write_report
 
         explanation.files["report"] = write_report(
-            explanation, explanation.figures, output_dir / "report.html"
+            explanation, explanation.figures, output_dir / "report.html", robustness=rows
         )
     write_summary(explanation, output_dir)
     log.info("interpretation of %d samples written to %s", explanation.num_samples, output_dir)

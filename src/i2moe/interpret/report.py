@@ -2,8 +2,10 @@
 
 The page needs nothing else: figures are embedded as base64 ``data:`` URIs, the style sheet is
 inline, there is no script and no reference to any other address. Layout: header, the global
-view (weight distributions), the tables (per-expert performance, agreement, modality
-sensitivity, weights by group), then the chosen samples.
+view (weight distributions), the attribution methods (when ``attribution_methods.json`` was
+written), the tables (per-expert performance, agreement, modality sensitivity), robustness to
+missing modalities (when the run has ``robustness.json``), weights by group, then the chosen
+samples.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +23,8 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from i2moe.interpret.analysis import Explanation
+
+log = logging.getLogger(__name__)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px;
@@ -30,6 +35,7 @@ h3 { margin-top: 1.5em; }
 .meta { color: #555; }
 .note { color: #555; font-size: 0.92em; max-width: 60em; }
 .missing { color: #a33; font-weight: bold; }
+.verdict { font-weight: bold; }
 .figure { margin: 0.8em 0; }
 .figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .scroll { overflow-x: auto; }
@@ -92,7 +98,7 @@ def _figure(figures: Mapping[str, Path], name: str, caption: str) -> str:
     )
 
 
-def _header(explanation: Explanation, title: str) -> str:
+def _header(explanation: Explanation, title: str, extra: Sequence[tuple[str, str]] = ()) -> str:
     context = explanation.context
     fields = [(k, context[k]) for k in ("run", "data", "split") if k in context]
     fields += [
@@ -105,9 +111,11 @@ def _header(explanation: Explanation, title: str) -> str:
     meta = " · ".join(f"<b>{html.escape(k)}</b>: {html.escape(str(v))}" for k, v in fields)
     sections = [
         ("global", "Global view: expert weights"),
+        *[(key, text) for key, text in extra if key == "attribution"],
         ("performance", "Each expert against the weighted model"),
         ("agreement", "Expert agreement"),
         ("sensitivity", "Modality sensitivity"),
+        *[(key, text) for key, text in extra if key == "robustness"],
         ("groups", "Weights by group"),
         ("samples", "Chosen samples"),
     ]
@@ -129,7 +137,8 @@ def _global(explanation: Explanation, figures: Mapping[str, Path]) -> str:
             _figure(
                 figures,
                 f"weights_by_{breakdown}",
-                f"Each expert's weight, one box per {breakdown} group.",
+                f"Each expert's weight per {breakdown} group: one panel per expert, one box per "
+                "group (box: middle half of the samples, line: median, diamond: mean).",
             )
         )
     return "\n".join(parts)
@@ -197,7 +206,7 @@ def _sample(explanation: Explanation, sample: int, figures: Mapping[str, Path]) 
                 figures,
                 f"sample_{sample}",
                 "Left: each expert's output; middle: its weight; right: its weighted "
-                "contribution and the final output (their sum).",
+                "contribution, and the final output (their sum).",
             ),
             _table(shown),
             "</div>",
@@ -217,7 +226,7 @@ def _performance(explanation: Explanation, figures: Mapping[str, Path]) -> str:
     )
 
 
-def _groups(explanation: Explanation) -> str:
+def _groups(explanation: Explanation, figures: Mapping[str, Path]) -> str:
     table = explanation.weight_groups
     rows = []
     for (breakdown, group), part in table.groupby(["breakdown", "group"], sort=False):
@@ -228,11 +237,20 @@ def _groups(explanation: Explanation) -> str:
             {"breakdown": breakdown, "group": group, "samples": int(part["samples"].iloc[0])}
             | {expert: means[expert] for expert in explanation.expert_names}
         )
+    heat_maps = [
+        _figure(
+            figures,
+            f"mean_weights_by_{breakdown}",
+            f"Mean weight of each expert (column) per {breakdown} group (row).",
+        )
+        for breakdown in explanation.groups
+    ]
     return "\n".join(
         [
             '<h2 id="groups">Weights by group</h2>',
             '<p class="note">Mean weight of each expert per group (all statistics: '
             "weight_groups.csv).</p>",
+            *heat_maps,
             _table(pd.DataFrame(rows), index=False),
         ]
     )
@@ -252,13 +270,36 @@ def _samples(explanation: Explanation, figures: Mapping[str, Path]) -> str:
     )
 
 
+def _interval_text(share: float, interval: Sequence[float] | None) -> str:
+    if not interval:
+        return f"{share:.3f}"
+    return f"{share:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def distinguishable_sentence(method: Mapping[str, Any]) -> str:
+    """Whether a method's top interaction stands out from its second, as a sentence (empty
+    for files written without intervals)."""
+    if "distinguishable" not in method or "second" not in method:
+        return ""
+    top, second = method["top"], method["second"]
+    if method["distinguishable"]:
+        return (
+            f"The top interaction ({top}) is distinguishable from the second ({second}) on "
+            "these samples: its interval lies above the second's."
+        )
+    return (
+        f"The top interaction ({top}) is not distinguishable from the second ({second}) on "
+        "these samples: their intervals overlap."
+    )
+
+
 def _attribution(details: Mapping[str, Any] | None) -> str:
-    """Which interaction each attribution method names, beside its measured faithfulness."""
+    """Which interaction each attribution method names, with intervals, beside its measured
+    faithfulness."""
     if not details:
         return ""
-    rows = []
+    rows, shares = [], {}
     for name, method in details["methods"].items():
-        shares = ", ".join(f"{k} {v:.2f}" for k, v in method["shares"].items())
         faithfulness = method.get("faithfulness") or {}
         measured = (
             ", ".join(f"{k} {_number(v)}" for k, v in faithfulness.items())
@@ -271,15 +312,29 @@ def _attribution(details: Mapping[str, Any] | None) -> str:
         if name == details["paper_method"]:
             marks.append("the paper's method")
         label = f"{name} ({', '.join(marks)})" if marks else name
+        distinguishable = method.get("distinguishable")
+        confidence = method.get("median_confidence")
         rows.append(
             {
                 "method": label,
                 "what it is": method["description"],
-                "shares": shares,
                 "top interaction": method["top"],
+                "second": method.get("second", "–"),
+                "top above second": "–"
+                if distinguishable is None
+                else ("yes" if distinguishable else "no"),
+                "median confidence": "–" if confidence is None else f"{confidence:.2f}",
                 "measured faithfulness": measured,
             }
         )
+        intervals = method.get("intervals") or {}
+        shares[label] = {
+            k: _interval_text(v, intervals.get(k)) for k, v in method["shares"].items()
+        }
+    chosen = details["methods"].get(details["method"], {})
+    sentence = distinguishable_sentence(chosen)
+    bootstrap = details.get("bootstrap") or {}
+    level = f"{100 * bootstrap.get('level', 0.95):g} %"
     note = (
         f"<p>The paper proposes reading the reweighting weights (<code>"
         f"{html.escape(details['paper_method'])}</code>). On generated data with known "
@@ -288,11 +343,78 @@ def _attribution(details: Mapping[str, Any] | None) -> str:
         f"<code>{html.escape(details['method'])}</code>. "
         "<code>attribution.json</code> holds the default method's shares.</p>"
     )
+    verdict = f'<p class="verdict">{html.escape(sentence)}</p>' if sentence else ""
+    legend = (
+        f'<p class="note">Each share with its {level} bootstrap interval over the samples '
+        f'({bootstrap.get("draws", "?")} resamples) in brackets. "Top above second": the top '
+        "interaction's interval lies above the second's. Confidence: a sample's top score minus "
+        "its second (1: one interaction only, 0: a tie); per sample in "
+        "<code>attribution.csv</code> (<code>confidence</code>, and <code>entropy</code>, the "
+        "normalised entropy of its scores).</p>"
+    )
     return (
         '<h2 id="attribution">Which interaction? Attribution methods side by side</h2>'
         + note
+        + verdict
         + _table(pd.DataFrame(rows), index=False)
+        + _table(pd.DataFrame(shares))
+        + legend
     )
+
+
+def _robustness(
+    explanation: Explanation,
+    rows: Sequence[Mapping[str, Any]] | None,
+    figures: Mapping[str, Path],
+) -> str:
+    """The run's ``robustness.json``: a metric per subset of modalities, and the shares."""
+    if not rows:
+        return ""
+    from i2moe.interpret.figures import interaction_order, main_metric
+
+    metric = main_metric(explanation.task, rows)
+    interactions = interaction_order(rows, explanation.expert_names)
+    metric_names = list(rows[0].get("metrics") or {})
+    table = []
+    for row in rows:
+        absent = {f"uni_{m}" for m in row.get("absent", [])}
+        attribution = row.get("attribution") or {}
+        metrics = row.get("metrics") or {}
+        line = {
+            "present": ", ".join(row.get("present", [])),
+            "absent": ", ".join(row.get("absent", [])) or "none",
+        }
+        line |= {m: _fixed(metrics.get(m), 4) for m in metric_names}
+        for name in interactions:
+            line[name] = _fixed(attribution.get(name), 3) + (" (absent)" if name in absent else "")
+        table.append(line)
+    method = next((r["attribution"].get("method") for r in rows if r.get("attribution")), None)
+    shares_note = (
+        f" Right: the interaction shares of the predictions by the run's default attribution "
+        f"method (<code>{html.escape(str(method))}</code>) under each subset. A share on an "
+        'absent modality (grey, hatched; "(absent)" in the table) means predictions that '
+        "follow the noise standing in for that modality, not its data (docs/robustness.md)."
+        if method
+        else ""
+    )
+    return "\n".join(
+        [
+            '<h2 id="robustness">Robustness to missing modalities</h2>',
+            '<p class="note">The run\'s <code>robustness.json</code> (<code>i2moe robustness'
+            "</code>): the model evaluated with each subset of its modalities present, the "
+            "others marked missing for every sample; nothing retrained. Left: "
+            f"{html.escape(metric)} per subset, the dashed line the full set.{shares_note}</p>",
+            _figure(figures, "robustness", f"{metric} and interaction shares per subset."),
+            _table(pd.DataFrame(table), index=False),
+        ]
+    )
+
+
+def _fixed(value: Any, digits: int) -> str:
+    """A number with ``digits`` decimals; "–" for a missing or undefined one."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"
+    return f"{value:.{digits}f}"
 
 
 def render_report(
@@ -301,6 +423,7 @@ def render_report(
     *,
     title: str = "I2MoE interpretation",
     attribution: Mapping[str, Any] | None = None,
+    robustness: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
     """The report as one HTML string.
 
@@ -310,18 +433,25 @@ def render_report(
             (missing figures are left out).
         title: the page's title.
         attribution: the contents of ``attribution_methods.json``, when written.
+        robustness: the rows of the run's ``robustness.json``, when written.
     """
+    extra = []
+    if attribution:
+        extra.append(("attribution", "Which interaction? Attribution methods"))
+    if robustness:
+        extra.append(("robustness", "Robustness to missing modalities"))
     sections = [
-        _header(explanation, title),
+        _header(explanation, title, extra),
         _global(explanation, figures),
         _attribution(attribution),
         _performance(explanation, figures),
         _agreement(explanation),
         _sensitivity(explanation, figures),
-        _groups(explanation),
+        _robustness(explanation, robustness, figures),
+        _groups(explanation, figures),
         _samples(explanation, figures),
     ]
-    body = "\n".join(sections)
+    body = "\n".join(section for section in sections if section)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -330,19 +460,42 @@ def render_report(
     )
 
 
+def read_robustness(path: str | Path | None) -> list[dict[str, Any]] | None:
+    """The rows of a ``robustness.json`` (``i2moe robustness``); None when ``path`` is None,
+    absent, unreadable or not a list of rows."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("%s is unreadable; the report leaves robustness out", path)
+        return None
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict) and "present" in r and "metrics" in r for r in rows
+    ):
+        log.warning("%s is not a list of robustness rows; the report leaves it out", path)
+        return None
+    return rows or None
+
+
 def write_report(
     explanation: Explanation,
     figures: Mapping[str, Path],
     path: str | Path,
     *,
     title: str = "I2MoE interpretation",
+    robustness: Sequence[Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write :func:`render_report`'s page to ``path`` (``report.html``), with the attribution
-    section when ``attribution_methods.json`` lies beside it."""
+    section when ``attribution_methods.json`` lies beside it and the robustness section when
+    ``robustness`` (the rows of the run's ``robustness.json``, :func:`read_robustness`) is
+    given."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     details_file = path.parent / "attribution_methods.json"
     details = json.loads(details_file.read_text()) if details_file.exists() else None
-    page = render_report(explanation, figures, title=title, attribution=details)
+    page = render_report(
+        explanation, figures, title=title, attribution=details, robustness=robustness
+    )
     path.write_text(page, encoding="utf-8")
     return path

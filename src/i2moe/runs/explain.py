@@ -63,7 +63,7 @@ def interpret_run(
 ) -> Explanation:
     from i2moe.interpret import explain
     from i2moe.interpret.attribution import write_attribution
-    from i2moe.runs.inference import run_data
+    from i2moe.runs.loading import run_data
 
     if bundle is None:
         bundle = run_data(config, info, data)
@@ -90,6 +90,8 @@ def interpret_run(
         draws=draws,
         seed=seed,
         context={"run": str(run_dir), "data": data or config.data.name, "split": split},
+        # i2moe robustness describes the test split of the run's own data.
+        robustness=Path(run_dir) / "robustness.json" if data is None and split == "test" else None,
     )
     if Path(output_dir) == default_output(run_dir) and (Path(run_dir) / "metrics.json").exists():
         from i2moe.runs.model_card import write_model_card
@@ -131,7 +133,7 @@ def write_interpretation(
         The explanation, or None for a vanilla fusion run (nothing to explain; logged).
     """
     from i2moe.model import I2MoE
-    from i2moe.runs.inference import load_run
+    from i2moe.runs.loading import load_run
 
     module, config, info = load_run(run_dir)
     if not isinstance(module.model, I2MoE):

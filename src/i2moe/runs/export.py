@@ -49,7 +49,7 @@ from i2moe.execution import ExpertStack
 from i2moe.model import I2MoE, VanillaFusion
 from i2moe.reweighting import GlobalWeights
 from i2moe.runs.files import RunError
-from i2moe.runs.inference import load_run, run_data
+from i2moe.runs.loading import load_run, run_data
 
 log = logging.getLogger(__name__)
 

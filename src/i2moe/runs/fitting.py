@@ -2,7 +2,8 @@
 
 With several seeds, each seed has its own run folder ``seed_<s>/`` and the top folder holds
 ``summary.csv`` / ``summary.md`` (mean +- std). The folder's files are described in
-:mod:`i2moe.runs.files`; using a finished run is :mod:`i2moe.runs.inference`.
+:mod:`i2moe.runs.files`; using a finished run is
+:mod:`i2moe.runs.loading`, :mod:`i2moe.runs.evaluation` and :mod:`i2moe.runs.prediction`.
 
 Reliability (``docs/reliability.md``): everything a run needs (configuration, data, model,
 Trainer settings, the folder) is checked before anything is written
@@ -45,8 +46,9 @@ from i2moe.runs.files import (
     read_checkpoint,
     write_atomic,
 )
-from i2moe.runs.inference import run_info, write_predictions
+from i2moe.runs.loading import run_info
 from i2moe.runs.model_card import write_model_card
+from i2moe.runs.prediction import write_predictions
 from i2moe.runs.tables import markdown_table, mean_std, mean_std_cell
 from i2moe.training.distributed import is_primary_process
 from i2moe.training.loop import train_module

@@ -140,20 +140,23 @@ def _metrics_section(run: Path) -> list[str]:
 
 
 def _attribution_section(run: Path) -> list[str]:
+    from i2moe.interpret.report import distinguishable_sentence
+
     lines = ["## What the predictions rest on (test split)", ""]
     folders = [run] if (run / "run.json").is_file() else _seed_folders(run)
-    found = False
+    sections: list[str] = []
+    shares_by_seed: dict[str, list[float]] = {}
+    methods_seen: set[Any] = set()
     for folder in folders:
         details = _read_json(folder / "interpretation" / "attribution_methods.json")
         if not isinstance(details, dict):
             continue
-        found = True
         method = details.get("method")
+        methods_seen.add(method)
         chosen = (details.get("methods") or {}).get(method, {})
         if folder != run:
-            lines.append(f"### {folder.name}")
-            lines.append("")
-        lines.append(f"Method `{method}`: {details.get('description', '')}.")
+            sections += [f"### {folder.name}", ""]
+        sections.append(f"Method `{method}`: {details.get('description', '')}.")
         faithfulness = chosen.get("faithfulness") or {}
         if faithfulness:
             shown = ", ".join(
@@ -161,17 +164,33 @@ def _attribution_section(run: Path) -> list[str]:
                 for k, v in faithfulness.items()
                 if k in ("top_correct", "mixture_agreement")
             )
-            lines.append(f"Measured faithfulness on the benchmark: {shown} (docs/faithfulness.md).")
-        lines += [
-            "",
-            *_table(
-                ["interaction", "share"], [[k, v] for k, v in (chosen.get("shares") or {}).items()]
-            ),
+            sections.append(
+                f"Measured faithfulness on the benchmark: {shown} (docs/faithfulness.md)."
+            )
+        shares = chosen.get("shares") or {}
+        intervals = chosen.get("intervals") or {}
+        level = (details.get("bootstrap") or {}).get("level", 0.95)
+        rows = []
+        for name, share in shares.items():
+            interval = intervals.get(name)
+            shown_interval = f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "–"
+            rows.append([name, share, shown_interval])
+            shares_by_seed.setdefault(name, []).append(share)
+        sections += ["", *_table(["interaction", "share", f"{100 * level:g} % interval"], rows)]
+        sentence = distinguishable_sentence(chosen)
+        sections += ["", sentence, ""] if sentence else [""]
+    if not methods_seen:
+        return lines + [
+            "No interpretation in this run (a vanilla run, or written without one).",
             "",
         ]
-    if not found:
-        lines += ["No interpretation in this run (a vanilla run, or written without one).", ""]
-    return lines
+    seeds = len(next(iter(shares_by_seed.values()), []))
+    if seeds > 1 and len(methods_seen) == 1:
+        spread = ", ".join(
+            f"{name} {min(values):.3f}-{max(values):.3f}" for name, values in shares_by_seed.items()
+        )
+        lines += [f"Spread of each share over the {seeds} seeds (min-max): {spread}.", ""]
+    return lines + sections
 
 
 def _robustness_section(run: Path) -> list[str]:

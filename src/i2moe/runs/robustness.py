@@ -1,7 +1,7 @@
 """Robustness to missing modalities at test time, without retraining (``docs/robustness.md``).
 
 A run's best checkpoint is evaluated once per subset of its modalities: the modalities left out
-are marked missing for every sample (:class:`~i2moe.runs.inference.WithoutModalities`), so the
+are marked missing for every sample (:class:`~i2moe.runs.evaluation.WithoutModalities`), so the
 model takes its missing-modality path (zeroed raw inputs, keyed replacement embeddings). Each
 subset gets the task metrics of ``i2moe test`` and, for an I2MoE run, the dataset-level share
 of each interaction by the run's default attribution method
@@ -24,8 +24,10 @@ from torch.utils.data import Dataset
 
 from i2moe.data.base import DataBundle
 from i2moe.model import I2MoE
+from i2moe.runs.evaluation import WithoutModalities
 from i2moe.runs.files import write_atomic
-from i2moe.runs.inference import WithoutModalities, load_run, predict_split, run_data
+from i2moe.runs.loading import load_run, run_data
+from i2moe.runs.prediction import predict_split
 from i2moe.training.module import FusionLightningModule
 
 log = logging.getLogger(__name__)

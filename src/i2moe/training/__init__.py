@@ -22,15 +22,15 @@ from i2moe.training.module import FusionLightningModule
 _MOVED = {
     "FusionTask": ("i2moe.training.module", "FusionLightningModule"),
     "RunError": ("i2moe.runs.files", "RunError"),
-    "evaluate_run": ("i2moe.runs.inference", "evaluate_run"),
+    "evaluate_run": ("i2moe.runs.evaluation", "evaluate_run"),
     "fit": ("i2moe.runs.fitting", "fit"),
     "fit_grid": ("i2moe.runs.grid", "fit_grid"),
     "fit_one": ("i2moe.runs.fitting", "fit_one"),
-    "load_checkpoint": ("i2moe.runs.inference", "load_checkpoint"),
-    "load_run": ("i2moe.runs.inference", "load_run"),
-    "predict_run": ("i2moe.runs.inference", "predict_run"),
-    "predict_split": ("i2moe.runs.inference", "predict_split"),
-    "run_data": ("i2moe.runs.inference", "run_data"),
+    "load_checkpoint": ("i2moe.runs.loading", "load_checkpoint"),
+    "load_run": ("i2moe.runs.loading", "load_run"),
+    "predict_run": ("i2moe.runs.prediction", "predict_run"),
+    "predict_split": ("i2moe.runs.prediction", "predict_split"),
+    "run_data": ("i2moe.runs.loading", "run_data"),
 }
 
 __all__ = ["FusionLightningModule", "TrainingResult", "is_primary_process", "train_module"]
