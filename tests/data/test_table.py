@@ -233,3 +233,44 @@ def test_a_table_to_predict_keeps_its_labels_split_and_a_run_s_encoding(tmp_path
             target="label",
             for_prediction=True,
         )
+
+
+def _with_malformed_age(n: int = 40):
+    frame = _frame(n)
+    frame["age"] = frame["age"].round(1).astype(object)
+    frame.loc[7, "age"] = "n/a?"
+    frame.loc[19, "age"] = "4O"  # a letter O for a zero
+    return frame
+
+
+def test_a_numeric_column_with_a_few_malformed_cells_is_refused_by_name(tmp_path):
+    path = _csv(tmp_path, _with_malformed_age())
+    with pytest.raises(DataError) as caught:
+        read_table(path, modalities=MAPPING, target="label", split_column="fold")
+    message = str(caught.value)
+    assert "column 'age': 38 numbers but 2 cells that are not (rows 7, 19:" in message
+    assert "'n/a?'" in message and "'4O'" in message and "malformed_as_missing" in message
+
+
+def test_malformed_cells_read_as_missing_values_on_request(tmp_path, caplog):
+    path = _csv(tmp_path, _with_malformed_age())
+    with caplog.at_level(logging.WARNING):
+        bundle = read_table(
+            path,
+            modalities=MAPPING,
+            target="label",
+            split_column="fold",
+            malformed_as_missing=True,
+        )
+    assert "column 'age': 2 cells that are not numbers are read as missing values" in caplog.text
+    # age stays one numeric feature (plus the two one-hot features of sex), not 40 categories
+    assert bundle.meta["feature_names"]["clinical"] == ["age", "sex=f", "sex=m"]
+
+
+def test_a_text_column_stays_text(tmp_path):
+    frame = _frame()
+    frame["sex"] = np.where(np.arange(40) % 4 == 0, "12", frame["sex"])  # a quarter are numbers
+    bundle = read_table(
+        _csv(tmp_path, frame), modalities=MAPPING, target="label", split_column="fold"
+    )
+    assert bundle.meta["feature_names"]["clinical"] == ["age", "sex=12", "sex=f", "sex=m"]

@@ -65,6 +65,12 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--clean-nonfinite", action="store_true", help="replace NaN/inf features with 0"
     )
+    data.add_argument(
+        "--malformed-as-missing",
+        action="store_true",
+        help="a table's numeric column with a few cells that are not numbers: read those "
+        "cells as missing values (refused otherwise)",
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--fusion", help="fusion backbone (see `i2moe fusions`)")
     model.add_argument(
@@ -154,4 +160,6 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         values["data"]["options"]["mapping"] = args.columns
     if getattr(args, "clean_nonfinite", False):
         values["data"]["options"]["clean_nonfinite"] = True
+    if getattr(args, "malformed_as_missing", False):
+        values["data"]["options"]["malformed_as_missing"] = True
     return config_from_dict(values, args.config or "command line")

@@ -39,6 +39,9 @@ CONFIG_KEYS = ("target", "split", "modalities", "task", "id")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 MANY_CATEGORIES = 100
+# A text column whose non-empty cells are numbers but for at most this share reads as a numeric
+# column with malformed cells (an error, or missing values with malformed_as_missing).
+MALFORMED_SHARE = 0.1
 
 
 def read_table_config(yaml_path: str | Path) -> dict[str, Any]:
@@ -284,6 +287,36 @@ def _split_from_frame(frame: pd.DataFrame, column: str, *, source: str) -> np.nd
     return names.map(SPLIT_NAME_CODES).to_numpy(dtype=np.float64)
 
 
+def _numbers_with_malformed_cells(
+    series: pd.Series, *, source: str, column: str, as_missing: bool
+) -> pd.Series | None:
+    """A text column that holds numbers but for a few cells: refused naming those cells, or
+    (``as_missing``) those cells as missing numbers. None for a column of text."""
+    filled = series.notna()
+    numbers = pd.to_numeric(series.where(filled), errors="coerce")
+    malformed = filled & numbers.isna()
+    count, total = int(malformed.sum()), int(filled.sum())
+    if count == 0 or total == 0 or count > MALFORMED_SHARE * total:
+        return None
+    if not as_missing:
+        rows = np.flatnonzero(malformed.to_numpy())
+        values = ", ".join(repr(v) for v in series[malformed].unique()[:5])
+        shown = ", ".join(str(r) for r in rows[:5]) + (" ..." if count > 5 else "")
+        raise DataError(
+            f"{source}: column '{column}': {total - count} numbers but {count} cells that are "
+            f"not (rows {shown}: {values}); expected numbers throughout (empty for missing), "
+            "or malformed_as_missing: true (--malformed-as-missing) to read those cells as "
+            "missing values"
+        )
+    logger.warning(
+        "%s: column '%s': %d cells that are not numbers are read as missing values",
+        source,
+        column,
+        count,
+    )
+    return numbers
+
+
 def _encode_modality(
     frame: pd.DataFrame,
     columns: list[str],
@@ -293,6 +326,7 @@ def _encode_modality(
     source: str,
     modality: str,
     known_categories: Mapping[str, Sequence[str]] | None = None,
+    malformed_as_missing: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict[str, list[str]]]:
     """Encode a modality's columns: numbers as they are (NaN where empty), text one-hot.
 
@@ -312,6 +346,11 @@ def _encode_modality(
     all_empty = np.ones(len(frame), dtype=bool)
     for column in columns:
         series = frame[column]
+        if column not in known_categories and not _is_numeric(series):
+            repaired = _numbers_with_malformed_cells(
+                series, source=source, column=column, as_missing=malformed_as_missing
+            )
+            series = series if repaired is None else repaired
         empty = series.isna().to_numpy()
         all_empty &= empty
         if column not in known_categories and _is_numeric(series):
@@ -397,6 +436,7 @@ def read_table(
     task: str | None = None,
     seed: int = 0,
     clean_nonfinite: bool = False,
+    malformed_as_missing: bool = False,
     id_column: str | None = None,
     statistics: Statistics | None = None,
     categories: Mapping[str, Sequence[str]] | None = None,
@@ -416,6 +456,8 @@ def read_table(
         task: Force ``classification``, ``multilabel`` or ``regression``; inferred otherwise.
         seed: Seed of the generated split.
         clean_nonfinite: Replace infinite numbers by 0 (logged) instead of raising.
+        malformed_as_missing: Read the few cells of a numeric column that are not numbers as
+            missing values (logged with the count) instead of raising.
         id_column: Optional column of sample ids (kept in the datasets' ``sample_ids``).
         statistics: A trained run's ``{modality: {"mean", "std"}}`` to scale the modalities
             with instead of this table's training statistics (see
@@ -547,6 +589,7 @@ def read_table(
                 source=source,
                 modality=name,
                 known_categories=categories,
+                malformed_as_missing=malformed_as_missing,
             )
         )
         used_categories.update(column_categories)
