@@ -434,3 +434,15 @@ def test_reproduce_accepts_the_spellings_users_type(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "--dataset", "cifar", "--data-root", str(tmp_path)])
     assert "expected one of mosi (cmu-mosi" in capsys.readouterr().err
+
+
+def test_quiet_silences_lightning(tmp_path, capfd):
+    from helpers import write_npz
+
+    data = write_npz(tmp_path / "d.npz")
+    flags = ["--epochs", "1", "--dim", "8", "--batch-size", "16"]
+    assert (
+        main(["--quiet", "fit", "--data", str(data), "--output", str(tmp_path / "r"), *flags]) == 0
+    )
+    err = capfd.readouterr().err
+    assert "Restoring states" not in err and "GPU available" not in err, err

@@ -13,13 +13,19 @@ from i2moe.interpret import attribution
 from i2moe.interpret.attribution import (
     DEFAULT_METHOD,
     METHODS,
+    Attribution,
     attribute,
+    bootstrap_intervals,
     measured_faithfulness,
     paper_rule,
+    score_confidence,
     sensitivity_rule,
     soft_rule,
     write_attribution,
 )
+
+INTERACTIONS = ["uni_a", "uni_b", "syn", "red"]
+NOT_INTERACTIONS = ("intervals", "distinguishable")
 
 
 def test_paper_rule_on_hand_made_predictions():
@@ -80,23 +86,100 @@ def test_every_method_scores_rows_that_sum_to_one(tiny_model_and_data):
 def test_write_attribution_files(tiny_model_and_data, tmp_path):
     model, dataset = tiny_model_and_data
     write_attribution(model, dataset, tmp_path, faithfulness={"rule": {"top_correct": 1.0}})
-    shares = json.loads((tmp_path / "attribution.json").read_text())
-    assert list(shares) == ["uni_a", "uni_b", "syn", "red"]
+    written = json.loads((tmp_path / "attribution.json").read_text())
+    shares = {k: v for k, v in written.items() if k not in NOT_INTERACTIONS}
+    assert list(written) == [*INTERACTIONS, *NOT_INTERACTIONS]
     assert sum(shares.values()) == pytest.approx(1.0)
+    assert set(written["intervals"]) == set(INTERACTIONS)
+    for name, (low, high) in written["intervals"].items():
+        assert 0.0 <= low <= shares[name] <= high <= 1.0
+    assert isinstance(written["distinguishable"], bool)
     summary = json.loads((tmp_path / "attribution_methods.json").read_text())
     assert summary["method"] == DEFAULT_METHOD
     assert summary["paper_method"] == "weights"
-    assert summary["methods"][DEFAULT_METHOD]["shares"] == shares
+    assert summary["bootstrap"] == {"draws": 1000, "level": 0.95, "seed": 0}
+    chosen = summary["methods"][DEFAULT_METHOD]
+    assert chosen["shares"] == shares
+    assert chosen["intervals"] == written["intervals"]
+    assert chosen["distinguishable"] == written["distinguishable"]
     assert set(summary["methods"]) == set(METHODS)
+    for method in summary["methods"].values():
+        assert {"intervals", "distinguishable", "top", "second", "median_confidence"} <= set(method)
+        assert method["second"] != method["top"]
     assert summary["methods"]["rule"]["faithfulness"] == {"top_correct": 1.0}
     table = pd.read_csv(tmp_path / "attribution.csv")
     assert len(table) == 40
-    assert list(table.columns[:5]) == ["sample", "uni_a", "uni_b", "syn", "red"]
-    np.testing.assert_allclose(table[["uni_a", "uni_b", "syn", "red"]].sum(axis=1), 1.0, atol=1e-6)
-    assert set(table["top"]) <= {"uni_a", "uni_b", "syn", "red"}
+    assert list(table.columns[:5]) == ["sample", *INTERACTIONS]
+    scores = table[INTERACTIONS].to_numpy()
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, atol=1e-6)
+    assert set(table["top"]) <= set(INTERACTIONS)
+    ordered = np.sort(scores, axis=1)
+    np.testing.assert_allclose(table["confidence"], ordered[:, -1] - ordered[:, -2], atol=1e-9)
+    assert table["entropy"].between(0.0, 1.0).all()
     assert {"top_weights", "top_rule_hard", "top_sensitivity"} - {f"top_{DEFAULT_METHOD}"} <= set(
         table.columns
     )
+
+
+def _scores(codes, num_interactions=4, noise=0.0, seed=0):
+    """Per-sample scores [N, E] peaked on each sample's interaction code, rows summing to 1."""
+    rng = np.random.default_rng(seed)
+    scores = np.eye(num_interactions)[codes] + noise * rng.uniform(size=(len(codes), 4))
+    return scores / scores.sum(1, keepdims=True)
+
+
+def test_bootstrap_intervals_contain_the_share_and_narrow_with_more_samples():
+    rng = np.random.default_rng(0)
+    few = rng.dirichlet(np.ones(4), size=30)
+    many = rng.dirichlet(np.ones(4), size=3000)
+    for scores in (few, many):
+        intervals = bootstrap_intervals(scores)
+        share = scores.mean(0)
+        assert ((intervals[:, 0] <= share) & (share <= intervals[:, 1])).all()
+    widths = [np.diff(bootstrap_intervals(s), axis=1).ravel() for s in (few, many)]
+    assert (widths[1] < widths[0] / 4).all()  # about sqrt(100) = 10 times narrower
+    np.testing.assert_array_equal(
+        bootstrap_intervals(few, seed=3), bootstrap_intervals(few, seed=3)
+    )
+    assert not np.array_equal(bootstrap_intervals(few, seed=3), bootstrap_intervals(few, seed=4))
+
+
+def test_bootstrap_intervals_cover_the_true_share_about_as_often_as_stated():
+    rng = np.random.default_rng(0)
+    truth = np.array([0.5, 0.2, 0.2, 0.1])
+    covered = 0
+    for repeat in range(150):
+        codes = rng.choice(4, size=80, p=truth)
+        intervals = bootstrap_intervals(np.eye(4)[codes], draws=300, seed=repeat)
+        covered += intervals[0, 0] <= truth[0] <= intervals[0, 1]
+    assert 0.86 <= covered / 150 <= 0.99
+
+
+def test_bootstrap_with_fewer_than_two_samples_knows_nothing():
+    np.testing.assert_array_equal(bootstrap_intervals(np.eye(4)[:1]), np.tile([0.0, 1.0], (4, 1)))
+    one = Attribution("weights", INTERACTIONS, np.eye(4)[:1])
+    assert not one.distinguishable()
+
+
+def test_distinguishable_on_a_clear_case_and_not_on_a_fifty_fifty_case():
+    clear = Attribution("rule", INTERACTIONS, _scores(np.r_[np.full(150, 2), np.full(50, 3)]))
+    assert clear.top == "syn" and clear.runner_up == "red"
+    assert clear.distinguishable()
+    even = Attribution("rule", INTERACTIONS, _scores(np.r_[np.full(100, 2), np.full(100, 3)]))
+    assert set(even.shares) == set(INTERACTIONS) and even.shares["syn"] == pytest.approx(0.5)
+    assert not even.distinguishable()
+    intervals = even.intervals()
+    assert intervals["syn"][0] < 0.5 < intervals["syn"][1]
+
+
+def test_score_confidence_is_the_margin_and_the_normalised_entropy():
+    scores = np.array(
+        [[1.0, 0, 0, 0], [0.25, 0.25, 0.25, 0.25], [0.5, 0.5, 0, 0], [0.7, 0.2, 0.1, 0]]
+    )
+    margin, entropy = score_confidence(scores)
+    np.testing.assert_allclose(margin, [1.0, 0.0, 0.0, 0.5])
+    np.testing.assert_allclose(entropy[:3], [0.0, 1.0, 0.5])
+    assert 0.0 < entropy[3] < 1.0
 
 
 def test_packaged_scores_fill_faithfulness_by_default(tiny_model_and_data, tmp_path):

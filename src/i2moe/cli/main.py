@@ -81,8 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(logging.Formatter("%(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    # Imported before the levels are set: importing Lightning sets its loggers' levels.
     from i2moe.runs.files import RunError
+
+    if args.quiet:
+        # Imported before the levels are set: importing Lightning sets its loggers' levels.
+        import lightning.pytorch  # noqa: F401
 
     quieted = ("lightning", "lightning.pytorch", "lightning.fabric")
     levels = {name: logging.getLogger(name).level for name in quieted}

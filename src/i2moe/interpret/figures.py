@@ -424,9 +424,9 @@ def plot_sample(
     """Paper Figure 3 for one sample: the experts' outputs, their weights, their contributions.
 
     The contributions end with the final output, their sum. Up to :data:`MAX_GROUPED_BARS` bars
-    per panel (outputs x experts) the outputs are grouped bars; beyond, each expert is a row
-    across the three panels, outputs and contributions are heat maps and the final output a
-    strip under them. Uniqueness experts whose modality is missing are marked.
+    per panel (outputs x (experts + 1)) the panels are grouped bars; beyond, each expert is a
+    row across the three panels, outputs and contributions are heat maps and the final output a
+    strip under the contributions. Uniqueness experts whose modality is missing are marked.
 
     Args:
         expert_names: E names.

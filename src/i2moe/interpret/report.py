@@ -98,7 +98,7 @@ def _figure(figures: Mapping[str, Path], name: str, caption: str) -> str:
     )
 
 
-def _header(explanation: Explanation, title: str, extra: Sequence[tuple[str, str]] = ()) -> str:
+def _header(explanation: Explanation, title: str, *, attribution: bool, robustness: bool) -> str:
     context = explanation.context
     fields = [(k, context[k]) for k in ("run", "data", "split") if k in context]
     fields += [
@@ -111,11 +111,11 @@ def _header(explanation: Explanation, title: str, extra: Sequence[tuple[str, str
     meta = " · ".join(f"<b>{html.escape(k)}</b>: {html.escape(str(v))}" for k, v in fields)
     sections = [
         ("global", "Global view: expert weights"),
-        *[(key, text) for key, text in extra if key == "attribution"],
+        *([("attribution", "Which interaction? Attribution methods")] if attribution else []),
         ("performance", "Each expert against the weighted model"),
         ("agreement", "Expert agreement"),
         ("sensitivity", "Modality sensitivity"),
-        *[(key, text) for key, text in extra if key == "robustness"],
+        *([("robustness", "Robustness to missing modalities")] if robustness else []),
         ("groups", "Weights by group"),
         ("samples", "Chosen samples"),
     ]
@@ -435,13 +435,8 @@ def render_report(
         attribution: the contents of ``attribution_methods.json``, when written.
         robustness: the rows of the run's ``robustness.json``, when written.
     """
-    extra = []
-    if attribution:
-        extra.append(("attribution", "Which interaction? Attribution methods"))
-    if robustness:
-        extra.append(("robustness", "Robustness to missing modalities"))
     sections = [
-        _header(explanation, title, extra),
+        _header(explanation, title, attribution=bool(attribution), robustness=bool(robustness)),
         _global(explanation, figures),
         _attribution(attribution),
         _performance(explanation, figures),
