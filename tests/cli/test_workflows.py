@@ -30,8 +30,11 @@ def test_fit_test_predict_on_an_npz(synergy_npz, tmp_path):
     np.testing.assert_allclose(weights.iloc[:, 1:].sum(axis=1), 1.0, rtol=1e-5)
     assert len(weights) == len(pd.read_csv(run / "predictions.csv"))
     assert (run / "interpretation" / "report.html").exists()
-    shares = json.loads((run / "interpretation" / "attribution.json").read_text())
+    attribution = json.loads((run / "interpretation" / "attribution.json").read_text())
+    shares = {k: v for k, v in attribution.items() if k not in ("intervals", "distinguishable")}
     assert list(shares) == ["uni_mod0", "uni_mod1", "syn", "red"]
+    assert set(attribution["intervals"]) == set(shares)
+    assert isinstance(attribution["distinguishable"], bool)
     assert sum(shares.values()) == pytest.approx(1.0)
     assert "Attribution methods" in (run / "interpretation" / "report.html").read_text()
 

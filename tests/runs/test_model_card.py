@@ -29,6 +29,7 @@ def test_fit_writes_the_card_with_data_settings_metrics_and_attribution(run):
     assert f"| accuracy | {metrics['accuracy']:.4f} |" in card
     method = json.loads((run / "interpretation" / "attribution_methods.json").read_text())
     assert f"Method `{method['method']}`" in card
+    assert "| interaction | share | 95 % interval |" in card
     assert "## Robustness" not in card  # not computed yet
 
 
@@ -48,6 +49,7 @@ def test_several_seeds_get_mean_and_std_on_the_top_card(tmp_path):
     assert main(["--quiet", "fit", "--data", str(data), "--output", str(out), *flags]) == 0
     card = (out / CARD_NAME).read_text()
     assert "| metric | mean ± std | seeds |" in card and "### seed_0" in card
+    assert "Spread of each share over the 2 seeds (min-max):" in card
     assert (out / "seed_1" / CARD_NAME).is_file()
 
 

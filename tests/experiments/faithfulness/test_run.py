@@ -34,7 +34,8 @@ def test_end_to_end_default_method_names_the_true_interaction(tmp_path):
     summary = json.loads((tmp_path / "attribution_methods.json").read_text())
     assert summary["method"] == DEFAULT_METHOD
     assert summary["methods"][DEFAULT_METHOD]["faithfulness"]["training"] == "paper"
-    shares = json.loads((tmp_path / "attribution.json").read_text())
+    attribution = json.loads((tmp_path / "attribution.json").read_text())
+    shares = {k: v for k, v in attribution.items() if k not in ("intervals", "distinguishable")}
     assert max(shares, key=shares.get) == "red"
     assert shares["red"] > 0.6
 
