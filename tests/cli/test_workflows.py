@@ -179,3 +179,45 @@ def test_predict_on_another_file_scales_it_like_the_training_data(synergy_npz, t
     own = by_row(synergy_npz, arrays["split"])
     moved = by_row(tmp_path / "other.npz", other_split)
     np.testing.assert_allclose(own["prob_1"], moved["prob_1"], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_using_a_model_on_a_bundled_dataset(tmp_path, capsys):
+    """fit on mfeat, then predict every row, test with a modality left out, export, and load
+    the run as an estimator."""
+    from i2moe.estimator import I2MoEClassifier
+
+    run = tmp_path / "mfeat"
+    flags = ["--epochs", "1", "--dim", "8", "--batch-size", "64"]
+    assert main(["--quiet", "fit", "--data", "mfeat", "--output", str(run), *flags]) == 0
+    assert (run / "MODEL_CARD.md").read_text().count("Licence: CC BY 4.0") == 1
+    out = tmp_path / "all.csv"
+    assert (
+        main(["--quiet", "predict", "--run", str(run), "--data", "mfeat", "--output", str(out)])
+        == 0
+    )
+    predicted = pd.read_csv(out)
+    assert len(predicted) == 2000 and {"id", "attr_red", "weight_red"} <= set(predicted.columns)
+    capsys.readouterr()
+    assert main(["--quiet", "test", "--run", str(run), "--drop", "fou", "pix"]) == 0
+    dropped = json.loads(capsys.readouterr().out)
+    assert 0.0 <= dropped["accuracy"] <= 1.0
+    exported = tmp_path / "mfeat.pt"
+    assert (
+        main(
+            [
+                "--quiet",
+                "export",
+                "--run",
+                str(run),
+                "--format",
+                "torchscript",
+                "--output",
+                str(exported),
+            ]
+        )
+        == 0
+    )
+    assert exported.is_file()
+    estimator = I2MoEClassifier.load(run)
+    assert estimator.modality_names_ == ["fou", "fac", "kar", "pix", "zer", "mor"]
