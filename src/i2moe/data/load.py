@@ -32,7 +32,8 @@ def load_data(
     for_prediction: bool = False,
     **options: Any,
 ) -> DataBundle:
-    """A bundled dataset by name, a ``.npz`` file, a CSV/Parquet table, or a paper dataset.
+    """A bundled dataset by name, a ``.npz`` file, a folder of ``.npy`` files, a CSV/Parquet
+    table, or a paper dataset.
 
     Args:
         name: bundled dataset name (``i2moe datasets``), a path, or ``paper:<dataset>`` /
@@ -45,10 +46,10 @@ def load_data(
             table scales its modalities with them instead of with its own training
             statistics; the bundled and paper datasets keep their own scaling.
         for_prediction: read the data to be predicted: every row in ``bundle.test``, in file
-            order, labels and split optional (see :func:`i2moe.data.npz.read_npz` and
-            :func:`i2moe.data.table.read_table`); a bundled or paper dataset keeps its
-            reading and puts its train, val and test rows one after the other
-            (:func:`all_rows_bundle`).
+            order, labels and split optional (see :func:`i2moe.data.npz.read_npz`,
+            :func:`i2moe.data.folder.read_folder` and :func:`i2moe.data.table.read_table`);
+            a bundled or paper dataset keeps its reading and puts its train, val and test
+            rows one after the other (:func:`all_rows_bundle`).
         options: reader options (tables: ``modalities``, ``target``, ``split_column``, or
             ``mapping``: a YAML file with those keys; paper datasets: ``root`` and the
             reader's options).
@@ -86,9 +87,22 @@ def load_data(
     from i2moe.data.registry import list_datasets, load_dataset
 
     # A registered name wins over a same-named folder (e.g. a run folder called "birds").
-    if path.exists() and name not in {entry.name for entry in list_datasets()}:
+    registered = name in {entry.name for entry in list_datasets()}
+    if path.is_dir() and not registered:
+        from i2moe.data.folder import read_folder
+
+        return read_folder(
+            path,
+            task=task,
+            seed=seed,
+            statistics=statistics,
+            for_prediction=for_prediction,
+            **options,
+        )
+    if path.exists() and not registered:
         raise DataError(
-            f"{path}: unsupported file type '{path.suffix}'; expected .npz, .csv or .parquet"
+            f"{path}: unsupported file type '{path.suffix}'; expected .npz, .csv, .parquet or "
+            "a folder of .npy files"
         )
     bundle = load_dataset(name, seed=seed, **options)
     return all_rows_bundle(bundle) if for_prediction else bundle

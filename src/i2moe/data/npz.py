@@ -106,7 +106,8 @@ def _modality_values(
         return np.ascontiguousarray(values, dtype=np.float32)
 
 
-def _mask_values(raw: np.ndarray, shape: tuple[int, ...], *, source: str, field: str) -> np.ndarray:
+def mask_values(raw: np.ndarray, shape: tuple[int, ...], *, source: str, field: str) -> np.ndarray:
+    """A missing-modality mask checked to be 0/1 of ``shape`` (shared with the folder reader)."""
     expected = f"a bool (or 0/1) array of shape {shape}"
     raw = np.asarray(raw)
     if raw.ndim == 2 and len(shape) == 1 and raw.shape[1:] == (1,):
@@ -123,7 +124,7 @@ def _observed_from_file(
 ) -> np.ndarray:
     observed = np.ones((num_samples, len(names)), dtype=bool)
     if "observed" in arrays:
-        observed &= _mask_values(
+        observed &= mask_values(
             arrays["observed"],
             (num_samples, len(names)),
             source=source,
@@ -138,13 +139,14 @@ def _observed_from_file(
                 f"{source}: array '{key}': names no modality; expected observed_<name> for one "
                 f"of the modalities {', '.join(names)}"
             )
-        observed[:, names.index(modality)] &= _mask_values(
+        observed[:, names.index(modality)] &= mask_values(
             arrays[key], (num_samples,), source=source, field=f"array '{key}'"
         )
     return observed
 
 
-def _text_list(raw: np.ndarray, expected_length: int, *, source: str, field: str) -> list[str]:
+def text_list(raw: np.ndarray, expected_length: int, *, source: str, field: str) -> list[str]:
+    """A 1-D array of ``expected_length`` texts (class names), checked."""
     raw = np.asarray(raw)
     if raw.ndim != 1 or len(raw) != expected_length:
         raise DataError(
@@ -154,9 +156,10 @@ def _text_list(raw: np.ndarray, expected_length: int, *, source: str, field: str
     return [str(item) for item in raw.tolist()]
 
 
-def _per_sample_record(
+def per_sample_record(
     raw: np.ndarray, num_samples: int, *, source: str, key: str, counted_by: str = "y"
 ) -> np.ndarray:
+    """A generator record (one value per sample), checked against the sample count."""
     raw = np.asarray(raw)
     if raw.ndim == 0 or raw.shape[0] != num_samples:
         raise DataError(
@@ -248,7 +251,7 @@ def read_npz(
     observed = _observed_from_file(arrays, names, num_samples, source=source)
 
     def record(key: str) -> np.ndarray:
-        return _per_sample_record(
+        return per_sample_record(
             arrays[key], num_samples, source=source, key=key, counted_by=counted_by
         )
 
@@ -259,7 +262,7 @@ def read_npz(
         if targets.task == "regression":
             logger.warning("%s: array 'class_names' is ignored for a regression task", source)
         else:
-            class_names = _text_list(
+            class_names = text_list(
                 arrays["class_names"],
                 targets.num_outputs,
                 source=source,
