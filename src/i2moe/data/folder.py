@@ -38,9 +38,8 @@ from i2moe.data.validate import (
     LABEL_FORMS,
     check_task_name,
     describe_dtype,
-    prediction_split,
     prepare_targets,
-    resolve_split,
+    reading_split,
     unlabelled_targets,
 )
 
@@ -442,23 +441,16 @@ def read_folder(
             )
 
     split_source = str(arrays["split"]) if "split" in arrays else source
-    file_split = None
-    if for_prediction:
-        codes, file_split = prediction_split(
-            small.get("split"), num_samples, source=split_source, field="array 'split'"
-        )
-        generated = False
-    else:
-        codes, generated = resolve_split(
-            small.get("split"),
-            targets,
-            seed=seed,
-            source=split_source,
-            field="array 'split'",
-            class_names=class_names if targets.task == "classification" else None,
-        )
-
-    train = np.ones(num_samples, dtype=bool) if for_prediction else codes == 0
+    codes, generated, file_split, train = reading_split(
+        small.get("split"),
+        targets,
+        num_samples,
+        for_prediction=for_prediction,
+        seed=seed,
+        source=split_source,
+        field="array 'split'",
+        class_names=class_names,
+    )
     scaling: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     standardization: dict[str, dict[str, np.ndarray]] = {}
     for column, key in enumerate(names):

@@ -25,9 +25,8 @@ from i2moe.data.validate import (
     check_task_name,
     describe_dtype,
     mark_missing,
-    prediction_split,
     prepare_targets,
-    resolve_split,
+    reading_split,
     unlabelled_targets,
 )
 
@@ -269,24 +268,16 @@ def read_npz(
                 field="array 'class_names'",
             )
 
-    file_split = None
-    if for_prediction:
-        codes, file_split = prediction_split(
-            arrays.get("split"), num_samples, source=source, field="array 'split'"
-        )
-        generated = False
-    else:
-        codes, generated = resolve_split(
-            arrays.get("split"),
-            targets,
-            seed=seed,
-            source=source,
-            field="array 'split'",
-            class_names=class_names if targets.task == "classification" else None,
-        )
-
-    # The rows the statistics come from: the training split, or every row to be predicted.
-    train = np.ones(num_samples, dtype=bool) if for_prediction else codes == 0
+    codes, generated, file_split, train = reading_split(
+        arrays.get("split"),
+        targets,
+        num_samples,
+        for_prediction=for_prediction,
+        seed=seed,
+        source=source,
+        field="array 'split'",
+        class_names=class_names,
+    )
     for column, key in enumerate(names):
         observed[:, column] = mark_missing(
             features[key],

@@ -27,9 +27,8 @@ from i2moe.data.validate import (
     Targets,
     check_task_name,
     mark_missing,
-    prediction_split,
     prepare_targets,
-    resolve_split,
+    reading_split,
     unlabelled_targets,
 )
 
@@ -542,24 +541,16 @@ def read_table(
     raw_split = None
     if split_column is not None and not (for_prediction and split_column not in frame.columns):
         raw_split = _split_from_frame(frame, split_column, source=source)
-    file_split = None
-    if for_prediction:
-        codes, file_split = prediction_split(
-            raw_split, len(frame), source=source, field=f"column '{split_column}'"
-        )
-        generated = False
-    else:
-        codes, generated = resolve_split(
-            raw_split,
-            targets,
-            seed=seed,
-            source=source,
-            field=f"column '{split_column}'",
-            class_names=class_names if targets.task == "classification" else None,
-        )
-    # The rows categories, medians and statistics come from: the training split, or every row
-    # to be predicted.
-    train = np.ones(len(frame), dtype=bool) if for_prediction else codes == 0
+    codes, generated, file_split, train = reading_split(
+        raw_split,
+        targets,
+        len(frame),
+        for_prediction=for_prediction,
+        seed=seed,
+        source=source,
+        field=f"column '{split_column}'",
+        class_names=class_names,
+    )
 
     sample_ids = None
     if id_column is not None and for_prediction and id_column not in frame.columns:

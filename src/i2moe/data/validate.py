@@ -336,3 +336,36 @@ def mark_missing(
     values[nonfinite] = 0.0
     values[~observed] = 0.0
     return observed
+
+
+def reading_split(
+    raw_split: np.ndarray | None,
+    targets: Targets,
+    num_samples: int,
+    *,
+    for_prediction: bool,
+    seed: int,
+    source: str,
+    field: str,
+    class_names: list[str] | None = None,
+) -> tuple[np.ndarray, bool, np.ndarray | None, np.ndarray]:
+    """The split a reader uses: for prediction every row (:func:`prediction_split`), else the
+    user's split or a generated one (:func:`resolve_split`).
+
+    Returns:
+        Split codes [N]; whether they were generated; the file's own codes when read for
+        prediction (else None); and the [N] bool rows that statistics, categories and medians
+        come from (the training split, or every row to be predicted).
+    """
+    if for_prediction:
+        codes, file_split = prediction_split(raw_split, num_samples, source=source, field=field)
+        return codes, False, file_split, np.ones(num_samples, dtype=bool)
+    codes, generated = resolve_split(
+        raw_split,
+        targets,
+        seed=seed,
+        source=source,
+        field=field,
+        class_names=class_names if targets.task == "classification" else None,
+    )
+    return codes, generated, None, codes == 0

@@ -8,11 +8,19 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
 from helpers import write_npz
 from i2moe.cli import main
+from i2moe.runs.loading import load_run, run_data
+from i2moe.runs.prediction import (
+    PredictionRows,
+    check_prediction_output,
+    prediction_frames,
+    write_prediction_rows,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -300,3 +308,68 @@ def test_a_vanilla_run_has_no_attribution_or_weights(tmp_path):
     assert list(frame.columns) == [*head, "observed_a", "observed_b"]
     written = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert list(written.columns) == list(frame.columns)
+
+
+def test_prediction_rows_are_written_whole_or_not_at_all(tmp_path):
+    frames = [pd.DataFrame({"id": [0, 1], "p": [0.5, 0.25]}), pd.DataFrame({"id": [2], "p": [1.0]})]
+    assert write_prediction_rows(iter(frames), tmp_path / "out.csv") == 3
+    assert (tmp_path / "out.csv").read_text() == "id,p\n0,0.5\n1,0.25\n2,1.0\n"
+    assert write_prediction_rows(iter(frames), tmp_path / "out.parquet") == 3
+    assert pq.ParquetFile(tmp_path / "out.parquet").num_row_groups == 2
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "out.parquet"), pd.concat(frames, ignore_index=True)
+    )
+
+    def failing():
+        yield frames[0]
+        raise RuntimeError("the model failed")
+
+    for name in ("out.csv", "out.parquet"):
+        before = (tmp_path / name).read_bytes()
+        with pytest.raises(RuntimeError, match="the model failed"):
+            write_prediction_rows(failing(), tmp_path / name)
+        assert (tmp_path / name).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "out.parquet"]
+
+
+def test_prediction_outputs_are_checked(tmp_path):
+    with pytest.raises(ValueError, match=r"out\.json: unsupported output type '\.json'"):
+        check_prediction_output(tmp_path / "out.json")
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        check_prediction_output(tmp_path / "folder.csv")
+    (tmp_path / "rows.csv").write_text("a\n1\n")
+    with pytest.raises(ValueError, match="is the data file being predicted"):
+        check_prediction_output(tmp_path / "rows.csv", str(tmp_path / "rows.csv"))
+    check_prediction_output(tmp_path / "new.parquet", str(tmp_path / "rows.csv"))
+
+
+def test_fit_s_predictions_carry_ids_split_attribution_and_weights(tiny_run):
+    run, _ = tiny_run
+    predictions = pd.read_csv(run / "predictions.csv")
+    assert list(predictions.columns[:7]) == [
+        "id",
+        "split",
+        "sample",
+        "prediction",
+        "prob_0",
+        "prob_1",
+        "target",
+    ]
+    module, config, info = load_run(run)
+    test = run_data(config, info, None).test
+    assert predictions["id"].tolist() == test.sample_ids
+    attribution = predictions.filter(like="attr_")
+    assert list(attribution.columns) == ["attr_uni_a", "attr_uni_b", "attr_syn", "attr_red"]
+    np.testing.assert_allclose(attribution.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_prediction_frames_refuse_bad_options(tiny_run):
+    run, _ = tiny_run
+    module, config, info = load_run(run)
+    test = run_data(config, info, None).test
+    rows = PredictionRows(sample_ids=test.sample_ids)
+    with pytest.raises(ValueError, match="batch size 0"):
+        next(prediction_frames(module, test, rows, batch_size=0))
+    with pytest.raises(ValueError, match="needs the run's training split"):
+        next(prediction_frames(module, test, rows, method="rule"))
