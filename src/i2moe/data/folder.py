@@ -28,7 +28,7 @@ from i2moe.data.npz import (
     OBSERVED_PREFIX,
     PER_SAMPLE_RECORDS,
     RESERVED_NAMES,
-    mask_values,
+    observed_from_arrays,
     per_sample_record,
     text_list,
 )
@@ -294,36 +294,6 @@ class MemoryMappedDataset(Dataset):
         }
 
 
-def _observed_from_files(
-    small: Mapping[str, np.ndarray],
-    folder: Path,
-    names: list[str],
-    num_samples: int,
-) -> np.ndarray:
-    observed = np.ones((num_samples, len(names)), dtype=bool)
-    if "observed" in small:
-        observed &= mask_values(
-            small["observed"],
-            (num_samples, len(names)),
-            source=str(folder / f"observed{ARRAY_SUFFIX}"),
-            field=f"array 'observed' (columns: {', '.join(names)})",
-        )
-    for key, values in small.items():
-        if not key.startswith(OBSERVED_PREFIX):
-            continue
-        source = str(folder / f"{key}{ARRAY_SUFFIX}")
-        modality = key[len(OBSERVED_PREFIX) :]
-        if modality not in names:
-            raise DataError(
-                f"{source}: array '{key}': names no modality; expected observed_<name> for one "
-                f"of the modalities {', '.join(names)}"
-            )
-        observed[:, names.index(modality)] &= mask_values(
-            values, (num_samples,), source=source, field=f"array '{key}'"
-        )
-    return observed
-
-
 def read_folder(
     path: str | Path,
     *,
@@ -419,7 +389,9 @@ def read_folder(
         )
         for key in names
     }
-    observed = _observed_from_files(small, folder, names, num_samples)
+    observed = observed_from_arrays(
+        small, names, num_samples, source_of=lambda key: str(folder / f"{key}{ARRAY_SUFFIX}")
+    )
 
     def record(key: str) -> np.ndarray:
         return per_sample_record(

@@ -11,7 +11,7 @@ every error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -118,15 +118,22 @@ def mask_values(raw: np.ndarray, shape: tuple[int, ...], *, source: str, field: 
     return raw.astype(bool)
 
 
-def _observed_from_file(
-    arrays: Mapping[str, np.ndarray], names: list[str], num_samples: int, *, source: str
+def observed_from_arrays(
+    arrays: Mapping[str, np.ndarray],
+    names: list[str],
+    num_samples: int,
+    *,
+    source_of: Callable[[str], str],
 ) -> np.ndarray:
+    """The [N, M] observed mask from the ``observed`` and ``observed_<name>`` arrays among
+    ``arrays`` (all True without them); ``source_of(key)`` names the file holding array ``key``
+    in messages (the archive for ``.npz``, the array's own file in a folder)."""
     observed = np.ones((num_samples, len(names)), dtype=bool)
     if "observed" in arrays:
         observed &= mask_values(
             arrays["observed"],
             (num_samples, len(names)),
-            source=source,
+            source=source_of("observed"),
             field=f"array 'observed' (columns: {', '.join(names)})",
         )
     for key in arrays:
@@ -135,11 +142,11 @@ def _observed_from_file(
         modality = key[len(OBSERVED_PREFIX) :]
         if modality not in names:
             raise DataError(
-                f"{source}: array '{key}': names no modality; expected observed_<name> for one "
-                f"of the modalities {', '.join(names)}"
+                f"{source_of(key)}: array '{key}': names no modality; expected observed_<name> "
+                f"for one of the modalities {', '.join(names)}"
             )
         observed[:, names.index(modality)] &= mask_values(
-            arrays[key], (num_samples,), source=source, field=f"array '{key}'"
+            arrays[key], (num_samples,), source=source_of(key), field=f"array '{key}'"
         )
     return observed
 
@@ -247,7 +254,7 @@ def read_npz(
         )
         for key in names
     }
-    observed = _observed_from_file(arrays, names, num_samples, source=source)
+    observed = observed_from_arrays(arrays, names, num_samples, source_of=lambda key: source)
 
     def record(key: str) -> np.ndarray:
         return per_sample_record(
