@@ -91,3 +91,21 @@ def write_npz(path: Path, num_samples: int = 60, seed: int = 0) -> Path:
 
 def listing(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def quick_bench_job(size, variant, **changes):
+    """A one-repeat CPU benchmark job of a quick size (the worker's job format)."""
+    job = {
+        "size": size,
+        "variant": variant,
+        "quick": True,
+        "device": "cpu",
+        "repeats": 1,
+        "warmup": 0,
+        "perturb_k": None,
+        "compile": False,
+        "bf16": False,
+        "threads": 1,
+        "floor": False,
+    }
+    return {**job, **changes}

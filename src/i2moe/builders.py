@@ -18,7 +18,7 @@ from i2moe.config import ABLATIONS, ModelConfig
 from i2moe.encoders import PatchTokenizer, build_encoder
 from i2moe.execution import InteractionExpert
 from i2moe.fusion import build_fusion
-from i2moe.model import VanillaFusion, I2MoE, PredictionHead
+from i2moe.model import I2MoE, PredictionHead, VanillaFusion
 from i2moe.perturbation import Perturbation
 from i2moe.reweighting import GlobalWeights, ReweightingMLP
 from i2moe.spec import ModalitySpec

@@ -19,8 +19,8 @@ from typing import Any
 
 from i2moe.config import ABLATIONS
 from i2moe.experiments.paper import backbone_order
-from i2moe.runs.tables import markdown_table, mean_std_cell
 from i2moe.fusion import FUSIONS
+from i2moe.runs.tables import markdown_table, mean_std_cell
 
 log = logging.getLogger(__name__)
 

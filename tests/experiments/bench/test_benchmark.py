@@ -10,28 +10,12 @@ import json
 import pytest
 import torch
 
+from helpers import quick_bench_job
 from i2moe.cli import COMMANDS, build_parser, main
 from i2moe.cli import bench as bench_command
 from i2moe.experiments.bench import benchmark
 
 KEYS = {"train_ms", "infer_ms", "ops_per_step", "peak_mem_mb", "params"}
-
-
-def _job(size, variant, **changes):
-    job = {
-        "size": size,
-        "variant": variant,
-        "quick": True,
-        "device": "cpu",
-        "repeats": 1,
-        "warmup": 0,
-        "perturb_k": None,
-        "compile": False,
-        "bf16": False,
-        "threads": 1,
-        "floor": False,
-    }
-    return {**job, **changes}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +56,7 @@ def test_config_records_the_model_and_its_loss_apart(quick_result):
 
 @pytest.mark.slow
 def test_worker_subprocess_measures_one_variant():
-    result = benchmark.run_worker(_job("imdb", "vanilla", floor=True))
+    result = benchmark.run_worker(quick_bench_job("imdb", "vanilla", floor=True))
     assert set(result) == KEYS | {"floor_train_ms"}
     assert result["peak_mem_mb"] >= 0 and result["ops_per_step"] > 0
 

@@ -4,31 +4,18 @@ step and the variants. Timings are never asserted."""
 import pytest
 import torch
 
+from helpers import quick_bench_job
 from i2moe.experiments.bench import measure
 from i2moe.experiments.bench.sizes import QUICK_SIZES
 from i2moe.model import I2MoE, VanillaFusion
 
 
-def _job(size, variant, **changes):
-    job = {
-        "size": size,
-        "variant": variant,
-        "quick": True,
-        "device": "cpu",
-        "repeats": 1,
-        "warmup": 0,
-        "perturb_k": None,
-        "compile": False,
-        "bf16": False,
-        "threads": 1,
-        "floor": False,
-    }
-    return {**job, **changes}
-
-
 @pytest.mark.parametrize("size", ["mosi", "adni"])
 def test_loop_counts_more_operators_at_every_size(size):
-    ops = {v: measure.measure_variant(_job(size, v))["ops_per_step"] for v in ("loop", "fast")}
+    ops = {
+        v: measure.measure_variant(quick_bench_job(size, v))["ops_per_step"]
+        for v in ("loop", "fast")
+    }
     assert ops["loop"] > ops["fast"]
 
 
